@@ -1,0 +1,1 @@
+"""Data files written for optui: index membership, sectors, exchange holidays."""

@@ -1,0 +1,1 @@
+"""Pure analytics: arrays in, arrays or small structs out. Never imports Textual."""

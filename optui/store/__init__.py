@@ -1,0 +1,1 @@
+"""Storage: the LMDB journal and the Parquet archive. Never imports Textual."""
