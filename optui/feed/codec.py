@@ -46,6 +46,7 @@ __all__ = [
     "SEGMENT_NCO",
     "TICK_DTYPE",
     "FrameError",
+    "Ticks",
     "decode",
     "empty_ticks",
     "encode",

@@ -1,0 +1,58 @@
+"""Shared test fixtures.
+
+``isolated_user_dirs`` runs for every test: no test may read or write the real user's
+config, data, cache or log folders, nor be steered by ``OPTUI_*`` / ``KITE_*`` variables
+that happen to be set in the developer's shell.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Point every per-user location at a fresh temporary home and return that home.
+
+    ``OPTUI_CONFIG`` names an (empty) ``config.toml`` that exists, so code that loads the
+    settings gets pure defaults; a test that wants a config writes to that file, or passes
+    its own path. A separate ``tmp_path_factory`` folder keeps the test's own ``tmp_path``
+    empty.
+    """
+    home = tmp_path_factory.mktemp("home")
+    # HOME as well as the XDG variables: platformdirs on macOS ignores XDG_* and derives
+    # everything from the home folder.
+    monkeypatch.setenv("HOME", str(home))
+    for var, folder in (
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_DATA_HOME", ".local/share"),
+        ("XDG_CACHE_HOME", ".cache"),
+        ("XDG_STATE_HOME", ".local/state"),
+    ):
+        monkeypatch.setenv(var, str(home / folder))
+    for var in list(os.environ):
+        if var.startswith("OPTUI_") or var in ("KITE_API_KEY", "KITE_API_SECRET"):
+            monkeypatch.delenv(var)
+    config = home / ".config" / "optui" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("", encoding="utf-8")
+    monkeypatch.setenv("OPTUI_CONFIG", str(config))
+    return home
+
+
+# Real market data lives beside the project in ../shared/data (CI and developers have it; a
+# user's clone does not). Tests that read it skip, saying why, when it is absent.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The ../shared/data folder, or a skip with the reason when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"needs the shared market data at {SHARED_DATA}, which is absent")
+    return SHARED_DATA
