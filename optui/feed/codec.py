@@ -102,7 +102,6 @@ _PRICE_FIELDS: Final = (
     "high",
     "low",
     "close",
-    "net_change",
 )
 TICK_DTYPE: Final = np.dtype(
     [
@@ -112,6 +111,9 @@ TICK_DTYPE: Final = np.dtype(
         *((name, np.float64) for name in _PRICE_FIELDS),
         ("depth_buy_price", np.float64, (DEPTH,)),
         ("depth_sell_price", np.float64, (DEPTH,)),
+        # Signed, unlike every other wire value: last in the price block so that the
+        # unsigned prices before it form one block for range checks.
+        ("net_change", np.float64),
         ("change", np.float64),
         ("last_traded_quantity", np.int64),
         ("volume_traded", np.int64),
@@ -130,7 +132,7 @@ TICK_DTYPE: Final = np.dtype(
     align=True,  # floats and ints on 8-byte boundaries: aligned numpy loops are faster
 )
 _PRICE_BLOCK_OFFSET: Final = int(TICK_DTYPE.fields["last_price"][1])  # type: ignore[index]
-_PRICE_BLOCK_WIDTH: Final = len(_PRICE_FIELDS) + 2 * DEPTH
+_PRICE_BLOCK_WIDTH: Final = len(_PRICE_FIELDS) + 2 * DEPTH + 1  # + net_change
 
 Ticks = npt.NDArray[np.void]
 
@@ -259,7 +261,7 @@ def _scale(mode: int) -> npt.NDArray[np.float64]:
     words = KIND_SIZES[mode] // 4
     is_price = np.zeros(words, dtype=bool)
     for i, field in enumerate(_WORDS[mode]):
-        is_price[i] = field in _PRICE_FIELDS
+        is_price[i] = field in _PRICE_FIELDS or field == "net_change"
     if mode == MODE_FULL:
         is_price[_DEPTH_PRICE] = True
     return np.where(is_price, 100.0, 1.0)
@@ -293,6 +295,10 @@ _WIRE_SIZE_BY_MODE: Final = np.zeros(max(KIND_SIZES) + 1, dtype=np.int64)
 for _mode, _size in KIND_SIZES.items():
     _WIRE_SIZE_BY_MODE[_mode] = 2 + _size
 
+_KNOWN_MODE: Final = np.zeros(256, dtype=bool)
+_KNOWN_MODE[list(KIND_SIZES)] = True
+_SPECIAL_SEGMENT: Final = np.zeros(256, dtype=bool)
+_SPECIAL_SEGMENT[[SEGMENT_CDS, SEGMENT_BCD, SEGMENT_NCO]] = True
 _KNOWN_LENGTH: Final = np.zeros(2**16, dtype=bool)
 _KNOWN_LENGTH[list(KIND_SIZES.values())] = True
 _BYTE_OFFSETS: Final = {size: np.arange(size) for size in KIND_SIZES.values()}
@@ -452,7 +458,11 @@ def _decode_block(
     for column, field in enumerate(_WORDS[mode]):
         rows[field] = values[:, column]
     if not zeroed:
-        rows.view(_UNWRITTEN[mode])[...] = 0
+        unwritten = _UNWRITTEN[mode]
+        if len(unwritten.names or ()) == 1:  # full packets lack only net_change
+            rows[unwritten.names[0]] = 0  # type: ignore[index]
+        else:
+            rows.view(unwritten)[...] = 0
     rows["mode"] = mode
     rows["tradable"] = segments != SEGMENT_INDICES
     if mode == MODE_FULL:
@@ -492,18 +502,24 @@ def encode(ticks: Ticks) -> bytes:
     Each row's `mode` picks its packet kind; prices are rounded to the segment's unit
     (paise for most). A value the wire cannot carry raises ValueError naming the field.
     """
-    rows = np.ascontiguousarray(ticks, dtype=TICK_DTYPE)
-    count = len(rows)
+    # One contiguous copy: prices are scaled to wire units in it, the caller's rows untouched.
+    if ticks.dtype != TICK_DTYPE:
+        # A cast between structured dtypes goes by position and would scramble fields.
+        raise TypeError(f"encode takes rows of TICK_DTYPE (see empty_ticks), not {ticks.dtype}")
+    scaled = ticks.copy(order="C")
+    count = len(scaled)
     if count > 0xFFFF:
         raise ValueError(f"a frame holds at most 65535 packets, got {count}")
-    modes = rows["mode"]
-    unknown = ~np.isin(modes, list(KIND_SIZES))
+    modes = scaled["mode"]
+    unknown = ~_KNOWN_MODE[modes]
     if unknown.any():
         bad = int(modes[np.flatnonzero(unknown)[0]])
         raise ValueError(f"unknown packet mode {bad}; expected one of {sorted(KIND_SIZES)}")
-    scaled = rows.copy()
     prices = _price_block(scaled)
-    np.rint(prices * price_divisor(scaled["instrument_token"])[:, None], out=prices)
+    if _SPECIAL_SEGMENT[scaled["instrument_token"] & 0xFF].any():
+        np.rint(prices * price_divisor(scaled["instrument_token"])[:, None], out=prices)
+    else:
+        np.rint(prices * 100.0, out=prices)
     _check_wire_range(scaled)
 
     out = bytearray(2 + int(_WIRE_SIZE_BY_MODE[modes].sum()))
@@ -533,26 +549,42 @@ def encode(ticks: Ticks) -> bytes:
     return bytes(out)
 
 
-_NOT_ON_WIRE: Final = frozenset({"instrument_token", "mode", "tradable", "change"})
+# The wire fields as blocks of one range each: (first field, width, low, high). Prices are
+# checked after scaling to wire units (paise for most segments).
+_RANGE_BLOCKS: Final = (
+    ("last_price", _PRICE_BLOCK_WIDTH - 1, 0, 2**32),
+    ("net_change", 1, -(2**31), 2**31),
+    ("last_traded_quantity", 9 + 2 * DEPTH, 0, 2**32),
+    ("depth_buy_orders", 2 * DEPTH, 0, 2**16),
+)
+
+
+def _column_names(first: str, width: int) -> list[str]:
+    """The field of each column of `_block(_, first, width)`."""
+    names = list(TICK_DTYPE.names or ())
+    columns: list[str] = []
+    for name in names[names.index(first) :]:
+        columns += [name] * int(np.prod(TICK_DTYPE[name].shape or (1,)))
+    return columns[:width]
 
 
 def _check_wire_range(scaled: Ticks) -> None:
-    """Refuse values the wire cannot carry instead of letting a cast wrap them silently."""
+    """Refuse values the wire cannot carry instead of letting a cast wrap them silently.
+
+    One min and one max per block (not per field) keeps this cheap on the simulator's path;
+    only a failing block is searched for the field to name.
+    """
     if len(scaled) == 0:
         return
-    for name in TICK_DTYPE.names or ():
-        if name in _NOT_ON_WIRE:
-            continue
-        if name == "net_change":
-            low, high = -(2**31), 2**31
-        elif name.endswith("_orders"):
-            low, high = 0, 2**16
-        else:
-            low, high = 0, 2**32
-        values = scaled[name]
+    for first, width, low, high in _RANGE_BLOCKS:
+        block = _block(scaled, first, width)
         # NaN fails both comparisons, so it is refused too.
-        if not (values.min() >= low and values.max() < high):
-            raise ValueError(
-                f"{name} cannot be sent in a Kite frame: wire values (prices times the "
-                f"segment divisor) must lie in [{low}, {high})"
-            )
+        if block.min() >= low and block.max() < high:
+            continue
+        inside = (block >= low) & (block < high)
+        column = int(np.flatnonzero(~inside.all(axis=0))[0])
+        name = _column_names(first, width)[column]
+        raise ValueError(
+            f"{name} cannot be sent in a Kite frame: wire values (prices times the "
+            f"segment divisor) must lie in [{low}, {high})"
+        )
