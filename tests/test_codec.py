@@ -60,8 +60,11 @@ def packets(draw: st.DrawFn, sizes: tuple[int, ...] = (8, 28, 32, 44, 184)) -> b
         net = struct.pack(">i", draw(st.integers(-(2**31), 2**31 - 1)))
         tail = struct.pack(">I", draw(U32)) if size == 32 else b""
         return struct.pack(">6I", token, *words) + net + tail
-    return struct.pack(f">{size // 4}I", token, *draw(st.lists(U32, min_size=size // 4 - 1,
-                                                                max_size=size // 4 - 1)))
+    return struct.pack(
+        f">{size // 4}I",
+        token,
+        *draw(st.lists(U32, min_size=size // 4 - 1, max_size=size // 4 - 1)),
+    )
 
 
 def frame_of(bodies: list[bytes]) -> bytes:

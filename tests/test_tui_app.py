@@ -1,0 +1,92 @@
+"""The app on the demo market, driven by Textual's Pilot, on a frozen clock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from optui.feed.calendar import IST
+from optui.feed.codec import decode
+from optui.feed.state import MarketState
+from optui.settings import load_settings
+from optui.tui.app import OptuiApp, create_app, run_app
+from optui.tui.feed_status import describe_feed
+
+# Friday 20 Nov 2026, 11:00 IST: inside market hours of a trading day.
+FROZEN = datetime(2026, 11, 20, 11, 0, tzinfo=IST).timestamp()
+
+
+def frozen_app(**overrides: Any) -> OptuiApp:
+    return create_app(load_settings(overrides=overrides), clock=lambda: FROZEN)
+
+
+async def until_ticked(pilot: Pilot[Any]) -> None:
+    """Wait (on the condition, not on a timer) until the feed thread has applied frames."""
+    app = pilot.app
+    assert isinstance(app, OptuiApp)
+    for _ in range(400):
+        if app.state.snapshot().packets:
+            break
+        await pilot.pause(0.02)
+    app.refresh_view()
+    await pilot.pause()
+
+
+async def test_opens_on_the_demo_market_with_live_index_levels() -> None:
+    app = frozen_app()
+    async with app.run_test(size=(110, 24)) as pilot:
+        await until_ticked(pilot)
+        snapshot = app.state.snapshot()
+        nifty = snapshot.row(256265)
+        assert nifty is not None
+        level = float(snapshot.ticks["last_price"][nifty])
+        table: DataTable[Any] = app.query_one("#indices", DataTable)
+        assert str(table.get_cell("256265", "Last")) == f"{level:,.2f}"
+        assert table.row_count >= 5
+        assert app.feed.session.live and app.feed.session.session.isoformat() == "2026-11-20"
+        # The market time shown is the simulated exchange time, in IST.
+        status = str(app.query_one("#status").render())
+        assert "DEMO" in status and "11:00:00 IST" in status
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_the_same_seed_and_clock_show_the_same_market() -> None:
+    levels = []
+    for _ in range(2):
+        app = frozen_app()
+        async with app.run_test(size=(110, 24)) as pilot:
+            await until_ticked(pilot)
+            levels.append(app.state.snapshot().ticks["last_price"].tolist())
+    assert levels[0] == levels[1]
+    other = frozen_app(**{"demo.seed": 8})
+    async with other.run_test(size=(110, 24)) as pilot:
+        await until_ticked(pilot)
+        assert other.state.snapshot().ticks["last_price"].tolist() != levels[0]
+
+
+def test_a_stale_feed_is_never_shown_as_live() -> None:
+    state = MarketState([1])
+    frame = bytes.fromhex("0001 0008 00000001 00002710".replace(" ", ""))
+    state.update(decode(frame), received=100.0)
+    fresh = describe_feed("DEMO", state.snapshot(), 101.0, 10.0, None)
+    stale = describe_feed("DEMO", state.snapshot(), 130.0, 0.0, None)
+    assert "live" in fresh and "STALE" not in fresh
+    assert "STALE" in stale and "data age 30.0 s" in stale
+    assert "waiting for the first tick" in describe_feed(
+        "DEMO", MarketState().snapshot(), 1, 0, None
+    )
+
+
+def test_sources_not_built_yet_are_refused_clearly(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_app(load_settings(overrides={"source": "kite"})) == 2
+    err = capsys.readouterr().err
+    assert "source 'kite' is not available yet" in err and "optui --source demo" in err
+
+
+def test_snapshot_of_the_demo_market(snap_compare: Any) -> None:
+    assert snap_compare(frozen_app(), terminal_size=(110, 24), run_before=until_ticked)
