@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from optui.feed.calendar import DemoSession, TradingCalendar, demo_session
 from optui.feed.simulator import DemoMarket
 from optui.feed.universe import Universe
 from optui.settings import Settings
@@ -26,16 +25,13 @@ class DemoFeed:
 
     def __init__(self, settings: Settings, clock: Clock = time.time) -> None:
         self.clock = clock
-        self.calendar = TradingCalendar.default()
-        self.session: DemoSession = demo_session(clock(), self.calendar, speed=settings.demo.speed)
-        self.market = DemoMarket(
+        self.market, self.session = DemoMarket.for_wall_clock(
+            clock(),
             settings.demo.seed,
-            self.session.session,
-            start=self.session.start,
+            speed=settings.demo.speed,
             rate=settings.analytics.rate,
             tick_interval=settings.demo.tick_interval,
             instruments=settings.demo.instruments,
-            calendar=self.calendar,
         )
 
     @property
