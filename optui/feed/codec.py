@@ -277,7 +277,6 @@ _SCALE: Final = {mode: _scale(mode) for mode in KIND_SIZES}
 _TILED: dict[int, npt.NDArray[np.float64]] = {}
 _TILE_ROWS: Final = 1024
 
-_SPECIAL_SEGMENTS: Final = (bytes([SEGMENT_CDS]), bytes([SEGMENT_BCD]), bytes([SEGMENT_NCO]))
 _DEPTH_ORDERS16: Final = slice(2 * _DEPTH_FIRST_WORD + 4, None, 6)
 
 
@@ -297,6 +296,7 @@ for _mode, _size in KIND_SIZES.items():
 
 _KNOWN_MODE: Final = np.zeros(256, dtype=bool)
 _KNOWN_MODE[list(KIND_SIZES)] = True
+# Segments whose prices are not in paise (see price_divisor).
 _SPECIAL_SEGMENT: Final = np.zeros(256, dtype=bool)
 _SPECIAL_SEGMENT[[SEGMENT_CDS, SEGMENT_BCD, SEGMENT_NCO]] = True
 _KNOWN_LENGTH: Final = np.zeros(2**16, dtype=bool)
@@ -483,8 +483,7 @@ def _divide_prices(
     Dividing every word (by 1.0 where it is not a price, which is exact) keeps this a single
     contiguous operation; kiteconnect divides the same integers by the same float.
     """
-    present = segment.tobytes()
-    if any(special in present for special in _SPECIAL_SEGMENTS):
+    if _SPECIAL_SEGMENT[segment].any():
         values /= np.where(_IS_PRICE_WORD[mode], price_divisor(tokens)[:, None], 1.0)
         return
     if len(values) > _TILE_ROWS:
