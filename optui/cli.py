@@ -20,6 +20,12 @@ from datetime import date, time
 from pathlib import Path
 
 from optui import __version__
+from optui.commands import backup as backup_command
+from optui.commands import collect as collect_command
+from optui.commands import export as export_command
+from optui.commands import replay as replay_command
+from optui.commands import setup as setup_command
+from optui.commands import status as status_command
 from optui.settings import (
     CONFIG_ENV_VAR,
     SOURCES,
@@ -123,7 +129,10 @@ def _global_options() -> argparse.ArgumentParser:
     # the same "must be ..." message as for the file and the environment.
     group.add_argument("--seed", metavar="N", default=suppress, help="demo market random seed")
     group.add_argument(
-        "--speed", metavar="X", default=suppress, help="demo market: simulated seconds per second"
+        "--speed",
+        metavar="X",
+        default=suppress,
+        help="demo market and replay: simulated seconds per wall-clock second",
     )
     group.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return common
@@ -307,6 +316,48 @@ def _clock_time(text: str) -> time:
 # The table of subcommands. Later issues append here.
 
 COMMANDS: tuple[Command, ...] = (
+    Command(
+        "collect",
+        "run headless: keep every tick in the journal and roll closed minutes into the archive",
+        collect_command.add_arguments,
+        collect_command.run,
+    ),
+    Command(
+        "export",
+        "write the ticks of a date range (archive and journal) as Parquet, Arrow or CSV",
+        export_command.add_arguments,
+        export_command.run,
+    ),
+    Command(
+        "replay",
+        "feed an archived day back through the engine at N times its pace",
+        replay_command.add_arguments,
+        replay_command.run,
+    ),
+    Command(
+        "status",
+        "what is stored (days, ticks, bytes, journal backlog) and whether a collector runs",
+        status_command.add_arguments,
+        status_command.run,
+    ),
+    Command(
+        "backup",
+        "copy the journal (live, consistent) and new archive files to DEST",
+        backup_command.add_arguments,
+        backup_command.run,
+    ),
+    Command(
+        "init",
+        "write a commented config.toml for a profile: first-time, development or production",
+        setup_command.add_init_arguments,
+        setup_command.run_init,
+    ),
+    Command(
+        "doctor",
+        "check the setup (config, data dir, disk, journal, archive, Kite) and say how to fix it",
+        setup_command.add_doctor_arguments,
+        setup_command.run_doctor,
+    ),
     Command(
         "config",
         "show the effective settings as TOML (secrets masked) and where files go",

@@ -187,6 +187,22 @@ class AnalyticsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
     """Time of day (IST) at which an option expires, for time to expiry."""
 
 
+class StoreSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`[store]`: the journal and the archive."""
+
+    archive: Annotated[str, msgspec.Meta(min_length=1)] | None = None
+    """Archive root: a local path or a pyarrow filesystem URI such as `s3://bucket/prefix`.
+    Default: `<data_dir>/archive`."""
+    collector_id: (
+        Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] | None
+    ) = None
+    """Name this collector's files carry in a shared archive. Default: the host name."""
+    roll_interval: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60.0
+    """Seconds between rolls of closed minutes from the journal into the archive."""
+    sync: bool = True
+    """Commit every journal write to disk before going on (turn off only for throwaway data)."""
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Everything optui is configured with. Build it with :func:`load_settings`."""
 
@@ -202,6 +218,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
     kite: KiteSettings = msgspec.field(default_factory=KiteSettings)
     analytics: AnalyticsSettings = msgspec.field(default_factory=AnalyticsSettings)
+    store: StoreSettings = msgspec.field(default_factory=StoreSettings)
 
 
 # --------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import date
 
 from optui.feed.simulator import DemoMarket
 from optui.feed.universe import Universe
@@ -45,6 +46,15 @@ class DemoFeed:
     def poll(self) -> list[bytes]:
         """Kite frames of every tick due since the previous poll."""
         return self.market.advance_to(self.simulated_time())
+
+    def instruments(self) -> tuple[date, str]:
+        """The session's trading day and its instruments as Kite's instruments.csv text."""
+        return self.session.session, self.market.instruments_csv()
+
+    @property
+    def finished(self) -> bool:
+        """Never: after 15:30 IST the demo falls silent, as Kite does, but stays connected."""
+        return False
 
     @property
     def closed(self) -> bool:

@@ -1,0 +1,214 @@
+"""`optui collect`: the headless collector.
+
+It runs the engine on a source until stopped: Ctrl-C, SIGTERM (systemd, `kill`) or the end of
+`--duration`. On a terminal it keeps one status line up to date; elsewhere (a service, a pipe)
+it writes one JSON object per line, so logs can be parsed. Either way the same JSON lines go
+to `<log_dir>/collect.log`. Stopping commits the last frames, rolls everything into the
+archive and exits 0. A second collector on the same data dir is refused (exit 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from types import FrameType
+from typing import TYPE_CHECKING, TextIO
+
+from optui.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from optui.engine import EngineStatus, Source
+    from optui.store.journal import Journal
+
+__all__ = ["EXIT_LOCKED", "CollectOptions", "add_arguments", "collect", "run"]
+
+EXIT_LOCKED = 3
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    duration: float | None = None
+    status_interval: float = 1.0
+
+
+def _iso(ns: int | None) -> str | None:
+    return None if ns is None else datetime.fromtimestamp(ns / 1e9, UTC).isoformat()
+
+
+def status_record(
+    status: EngineStatus, journal: Journal, event: str = "status"
+) -> dict[str, object]:
+    """One JSON-able record of what the collector has done (no secrets, ever)."""
+    stats = journal.stats()
+    return {
+        "time": datetime.now(UTC).isoformat(),
+        "event": event,
+        "ticks_per_s": round(status.ticks_per_s(), 1),
+        "frames": status.frames,
+        "packets": status.packets,
+        "bad_frames": status.bad_frames,
+        "journal_frames": stats.frames,
+        "journal_bytes": stats.used_bytes,
+        "last_frame": _iso(status.last_frame_ns),
+        "rolls": status.rolls,
+        "rolled_rows": status.rolled_rows,
+        "last_roll": None if status.last_roll is None else _iso(round(status.last_roll * 1e9)),
+        "last_roll_error": status.last_roll_error,
+    }
+
+
+def status_line(record: dict[str, object]) -> str:
+    """The one-line, human form of a status record."""
+    roll = record["last_roll"]
+    roll_text = "not yet" if roll is None else str(roll)[11:19] + " UTC"
+    if record["last_roll_error"]:
+        roll_text += f" (last failed: {record['last_roll_error']})"
+    return (
+        f"{record['ticks_per_s']:>9,.0f} ticks/s · {record['frames']:,} frames · "
+        f"{record['packets']:,} ticks · journal {record['journal_frames']:,} frames "
+        f"{int(str(record['journal_bytes'])) / 2**20:,.1f} MiB · last roll {roll_text}"
+    )
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set `stop` (the loop ends cleanly) instead of killing the process."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def collect(
+    settings: Settings,
+    source_factory: Callable[[], Source],
+    options: CollectOptions,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Run the collector until stopped; returns the exit code."""
+    from optui.engine import Engine  # noqa: PLC0415
+    from optui.feed.calendar import ist_date  # noqa: PLC0415
+    from optui.store.archive import Roller  # noqa: PLC0415
+    from optui.store.instruments import write_instruments  # noqa: PLC0415
+    from optui.store.journal import Journal, JournalLockedError  # noqa: PLC0415
+    from optui.store.locations import archive_root, collector_id, journal_dir  # noqa: PLC0415
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    stop = stop or threading.Event()
+    name = collector_id(settings)
+    try:
+        journal = Journal(journal_dir(settings), sync=settings.store.sync, writer_id=name)
+    except JournalLockedError as exc:
+        print(f"optui: error: {exc}", file=err)
+        return EXIT_LOCKED
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    log = (settings.log_dir / "collect.log").open("a", encoding="utf-8")
+    terminal = out.isatty()
+
+    stored_days: set[date] = set()
+
+    def store_instruments() -> None:
+        # The archive files ticks under the IST date they were received, so the day's
+        # instruments go under that date too (again after midnight, for a run across it).
+        today = ist_date(time.time())
+        if today in stored_days:
+            return
+        stored_days.add(today)
+        listed = source.instruments()
+        if listed is not None:
+            write_instruments(archive_root(settings), today, name, listed[1])
+
+    def report(status: EngineStatus, event: str = "status") -> None:
+        store_instruments()
+        record = status_record(status, journal, event)
+        line = json.dumps(record)
+        log.write(line + "\n")
+        log.flush()
+        if terminal:
+            out.write("\r\x1b[2K" + status_line(record))
+        else:
+            out.write(line + "\n")
+        out.flush()
+
+    try:
+        roller = Roller(journal, archive_root(settings), name)
+        roller.recover()
+        source = source_factory()
+        engine = Engine(source, journal, roller=roller, roll_interval=settings.store.roll_interval)
+        report(engine.status, "start")
+        with stop_on_signals(stop):
+            engine.run(
+                stop,
+                duration=options.duration,
+                on_status=report,
+                status_interval=options.status_interval,
+            )
+        # Stopping: the last frames are committed and everything is rolled before exit.
+        engine.finish()
+        report(engine.status, "stop")
+        if terminal:
+            out.write("\n")
+        return 0
+    finally:
+        journal.close()
+        log.close()
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--duration",
+        metavar="S",
+        type=_seconds,
+        help="stop after S seconds (default: run until Ctrl-C or SIGTERM)",
+    )
+
+
+def source_for(settings: Settings) -> Callable[[], Source]:
+    """The source factory the settings ask for (refusing those not available yet)."""
+    if settings.source == "demo":
+        from optui.feed.demo import DemoFeed  # noqa: PLC0415
+
+        return lambda: DemoFeed(settings)
+    raise SettingsError(
+        f"source = {settings.source!r} cannot be collected yet in this version of optui; "
+        "use --source demo"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """`optui collect`."""
+    from optui.cli import settings_from_args  # noqa: PLC0415
+
+    settings = settings_from_args(args)
+    return collect(settings, source_for(settings), CollectOptions(duration=args.duration))

@@ -1,0 +1,69 @@
+"""`optui replay --date D [--speed N]`: an archived day fed back through the engine.
+
+`--speed` is the global flag (setting `demo.speed`): simulated seconds per wall second, for
+the demo market and for replays alike.
+
+Headless for now: it runs the engine on the replayed frames (decoding them into the market
+state exactly as live frames) and keeps a progress line of the replay's market time; the TUI
+shows a replayed day once its screens land. Nothing is written: the day is already archived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from datetime import date, datetime
+
+from optui.commands.collect import stop_on_signals
+from optui.settings import SettingsError
+
+__all__ = ["add_arguments", "run"]
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date YYYY-MM-DD, got {text!r}") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--date", metavar="DATE", type=_date, required=True, help="IST date")
+    parser.add_argument("--collector", metavar="ID", help="only this collector's ticks")
+
+
+def run(args: argparse.Namespace) -> int:
+    """`optui replay`."""
+    from optui.cli import settings_from_args  # noqa: PLC0415
+    from optui.engine import Engine  # noqa: PLC0415
+    from optui.feed.calendar import IST  # noqa: PLC0415
+    from optui.feed.replay import NoDataError, ReplaySource  # noqa: PLC0415
+    from optui.store.locations import archive_root  # noqa: PLC0415
+
+    settings = settings_from_args(args)
+    speed = settings.demo.speed
+    try:
+        source = ReplaySource(
+            archive_root(settings), args.date, speed=speed, collector=args.collector
+        )
+    except NoDataError as exc:
+        raise SettingsError(str(exc)) from None
+    engine = Engine(source, None)
+    stop = threading.Event()
+    terminal = sys.stdout.isatty()
+
+    def report(_: object) -> None:
+        at = datetime.fromtimestamp(source.position_ns / 1e9, IST).strftime("%H:%M:%S IST")
+        line = (
+            f"replaying {args.date} at {speed:g}x · market time {at} · "
+            f"{engine.status.frames:,} frames · {engine.status.packets:,} ticks"
+        )
+        print("\r\x1b[2K" + line if terminal else line, end="" if terminal else "\n", flush=True)
+
+    with stop_on_signals(stop):
+        engine.run(stop, on_status=report)
+    report(None)
+    if terminal:
+        print()
+    return 0

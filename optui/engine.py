@@ -1,0 +1,199 @@
+"""The engine: one loop from a source into the journal, the market state and the archive.
+
+    source.poll() ──frames──► journal.append_many (one durable txn per poll)
+                                   │
+                                   ├─► decode ─► MarketState (latest tick per token)
+                                   │               └─ every second: journal.write_latest
+                                   └─ every roll interval: roller.roll (closed minutes → Parquet)
+
+The same engine runs headless (`optui collect`) and, later, inside the TUI. It never sleeps
+on its own clock: `run` waits on a stop event between polls, so SIGINT/SIGTERM (which set it)
+end the loop at once; `finish` then commits what is left and rolls everything. A frame is
+written to the journal *before* it is decoded, so a frame that fails to decode is kept (and
+counted) rather than lost.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Protocol
+
+import numpy as np
+
+from optui.feed.codec import FrameError, decode
+from optui.feed.state import MarketState
+from optui.store.archive import Roller, RollResult
+from optui.store.journal import Journal, split_key
+
+__all__ = ["Engine", "EngineStatus", "Source"]
+
+
+class Source(Protocol):
+    """Anything that yields Kite binary frames when asked."""
+
+    def poll(self) -> list[bytes]:
+        """Frames that arrived (or fell due) since the previous call."""
+        ...
+
+    @property
+    def finished(self) -> bool:
+        """True when the source will never yield another frame (a replay that ended)."""
+        ...
+
+    def instruments(self) -> tuple[date, str] | None:
+        """The trading day and its instruments (Kite's instruments.csv), if the source knows
+        them; the collector keeps them in the archive beside the ticks."""
+        ...
+
+
+@dataclass
+class EngineStatus:
+    """What the engine has done so far; `optui collect` prints it."""
+
+    started: float
+    frames: int = 0
+    packets: int = 0
+    bad_frames: int = 0
+    last_frame_ns: int | None = None
+    rolls: int = 0
+    rolled_rows: int = 0
+    last_roll: float | None = None
+    last_roll_error: str | None = None
+    rates: list[tuple[float, int]] = field(default_factory=list)
+
+    def ticks_per_s(self) -> float:
+        """Packets per second over the last few polls."""
+        if len(self.rates) < 2:
+            return 0.0
+        (t0, p0), (t1, p1) = self.rates[0], self.rates[-1]
+        return (p1 - p0) / (t1 - t0) if t1 > t0 else 0.0
+
+
+class Engine:
+    """Runs `source` into `journal` (when given: a replay may run on the state alone),
+    `state` and (when given) `roller`."""
+
+    def __init__(
+        self,
+        source: Source,
+        journal: Journal | None,
+        *,
+        roller: Roller | None = None,
+        state: MarketState | None = None,
+        poll_interval: float = 0.25,
+        roll_interval: float = 60.0,
+        latest_interval: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.source = source
+        self.journal = journal
+        self.roller = roller
+        self.state = state or MarketState()
+        self.poll_interval = poll_interval
+        self.roll_interval = roll_interval
+        self.latest_interval = latest_interval
+        self.clock = clock
+        now = clock()
+        self.status = EngineStatus(started=now)
+        self._last_key: bytes | None = None
+        self._latest_written = now
+        self._rolled_at = now
+
+    def step(self) -> int:
+        """Poll once: journal, decode and apply every frame due; roll when it is time.
+
+        Returns the number of frames taken in.
+        """
+        frames = self.source.poll()
+        now = self.clock()
+        if frames:
+            received = round(now * 1e9)
+            self.status.last_frame_ns = received
+            if self.journal is not None:
+                keys = self.journal.append_many(frames, [received] * len(frames))
+                self._last_key = keys[-1]
+                self.status.last_frame_ns = split_key(keys[-1])[0]
+            for frame in frames:
+                self.status.frames += 1
+                try:
+                    ticks = decode(frame)
+                except FrameError:
+                    self.status.bad_frames += 1  # kept in the journal for diagnosis
+                    continue
+                self.status.packets += len(ticks)
+                self.state.update(ticks, received=now)
+        self.status.rates = [*self.status.rates[-19:], (now, self.status.packets)]
+        if self._last_key is not None and now - self._latest_written >= self.latest_interval:
+            self._write_latest()
+        if self.roller is not None and now - self._rolled_at >= self.roll_interval:
+            self.roll()
+        return len(frames)
+
+    def _write_latest(self) -> None:
+        snapshot = self.state.snapshot()
+        ticked = ~np.isnan(snapshot.received)
+        assert self._last_key is not None and self.journal is not None
+        self.journal.write_latest(snapshot.ticks[ticked], self._last_key)
+        self._latest_written = self.clock()
+
+    def roll(self, *, everything: bool = False) -> RollResult | None:
+        """Roll closed minutes (or `everything`) of the journal into the archive.
+
+        A failed roll is recorded and retried at the next interval; the frames stay in the
+        journal, so nothing is lost.
+        """
+        if self.roller is None:
+            return None
+        self._rolled_at = self.clock()
+        try:
+            until = None if everything else _minute_start_ns(self._rolled_at)
+            result = self.roller.roll(until_ns=until)
+        except Exception as exc:  # a roll must never take the collector down
+            self.status.last_roll_error = f"{type(exc).__name__}: {exc}"
+            return None
+        self.status.rolls += 1
+        self.status.rolled_rows += result.rows
+        self.status.last_roll = self._rolled_at
+        self.status.last_roll_error = None
+        return result
+
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        duration: float | None = None,
+        on_status: Callable[[EngineStatus], None] | None = None,
+        status_interval: float = 1.0,
+    ) -> None:
+        """Step until `stop` is set, the source has finished, or `duration` has passed."""
+        deadline = None if duration is None else self.clock() + duration
+        reported = 0.0
+        while not stop.is_set():
+            self.step()
+            now = self.clock()
+            if on_status is not None and now - reported >= status_interval:
+                on_status(self.status)
+                reported = now
+            if self.source.finished or (deadline is not None and now >= deadline):
+                break
+            stop.wait(self.poll_interval)
+
+    def finish(self) -> None:
+        """Take in what is due, write the latest state and roll everything (on shutdown).
+
+        The journal stays open: whoever opened it closes it.
+        """
+        self.step()
+        if self._last_key is not None:
+            self._write_latest()
+        self.roll(everything=True)
+
+
+def _minute_start_ns(now: float) -> int:
+    """Start of the minute `now` falls in: frames received before it form closed minutes."""
+    ns = round(now * 1e9)
+    return ns - ns % 60_000_000_000

@@ -1,0 +1,74 @@
+"""Replay: an archived day fed back as Kite frames, at N times its real pace.
+
+The archive keeps every tick with its receive time, frame sequence and position in the frame,
+so a day is re-assembled frame by frame in arrival order and re-encoded with the codec: the
+engine (and the TUI) see the bytes they saw live, paced by the original receive times.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import date
+
+import numpy as np
+
+from optui.feed.codec import encode
+
+__all__ = ["NoDataError", "ReplaySource"]
+
+
+class NoDataError(LookupError):
+    """The archive holds nothing for the day asked for."""
+
+
+class ReplaySource:
+    """A source that yields an archived day's frames as the (scaled) clock reaches them."""
+
+    def __init__(
+        self,
+        root: str,
+        day: date,
+        *,
+        speed: float = 1.0,
+        collector: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        from optui.store.archive import iter_day  # noqa: PLC0415 (pyarrow only when replaying)
+
+        if not speed > 0:
+            raise ValueError(f"replay speed must be more than 0, got {speed}")
+        self.day = day
+        self.speed = speed
+        self.clock = clock
+        self._frames: Iterator[tuple[int, np.ndarray]] = iter(iter_day(root, day, collector))
+        self._next = next(self._frames, None)
+        if self._next is None:
+            raise NoDataError(
+                f"no archived ticks for {day.isoformat()} in {root}; "
+                "`optui status` lists the days there are"
+            )
+        self.first_ns = self._next[0]
+        self.position_ns = self.first_ns
+        self._wall_start = clock()
+        self.frames_sent = 0
+
+    def poll(self) -> list[bytes]:
+        """Frames whose original receive time the replay clock has reached."""
+        due = self.first_ns + (self.clock() - self._wall_start) * self.speed * 1e9
+        frames: list[bytes] = []
+        while self._next is not None and self._next[0] <= due:
+            received, ticks = self._next
+            frames.append(encode(ticks))
+            self.position_ns = received
+            self._next = next(self._frames, None)
+        self.frames_sent += len(frames)
+        return frames
+
+    @property
+    def finished(self) -> bool:
+        return self._next is None
+
+    def instruments(self) -> None:
+        """A replay re-reads what is archived: it adds no instruments list."""
+        return None
