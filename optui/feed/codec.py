@@ -301,6 +301,9 @@ _SPECIAL_SEGMENT: Final = np.zeros(256, dtype=bool)
 _SPECIAL_SEGMENT[[SEGMENT_CDS, SEGMENT_BCD, SEGMENT_NCO]] = True
 _KNOWN_LENGTH: Final = np.zeros(2**16, dtype=bool)
 _KNOWN_LENGTH[list(KIND_SIZES.values())] = True
+# A frame of more runs than this (kinds interleaved) is decoded kind by kind instead.
+_MAX_RUNS: Final = 8
+_PROBE: Final = 32
 _BYTE_OFFSETS: Final = {size: np.arange(size) for size in KIND_SIZES.values()}
 
 
@@ -341,11 +344,15 @@ def decode(frame: bytes | bytearray | memoryview) -> Ticks:
     # zero-fill up front.
     ticks = np.empty(count, dtype=TICK_DTYPE)
     raw = np.frombuffer(data, dtype=np.uint8)
-    length = _uniform_length(data, count)
-    if length is not None:
-        # The common case, one kind throughout: the bodies are one strided block.
-        body = raw[2:].reshape(count, length + 2)[:, 2:].copy()
-        _decode_block(body, ticks, _SIZE_TO_MODE[length])
+    runs = _runs(data, count)
+    if runs is not None:
+        # The common case: one kind throughout, or a few long runs of kinds (indices, then
+        # stocks, then options). Each run's bodies are one strided block of the frame.
+        row = 0
+        for pos, length, n in runs:
+            body = raw[pos : pos + n * (length + 2)].reshape(n, length + 2)[:, 2:].copy()
+            _decode_block(body, ticks[row : row + n], _SIZE_TO_MODE[length])
+            row += n
     else:
         starts, lengths = _locate(data, raw, count)
         for length in np.unique(lengths).tolist():
@@ -366,22 +373,40 @@ def decode(frame: bytes | bytearray | memoryview) -> Ticks:
     return ticks
 
 
-def _uniform_length(data: bytes, count: int) -> int | None:
-    """The packet length when all `count` packets share one known length, else None.
+def _runs(data: bytes, count: int) -> list[tuple[int, int, int]] | None:
+    """The frame as runs of same-sized packets, (prefix position, length, packets), when it
+    is well formed and has at most `_MAX_RUNS` runs; None otherwise (the caller then walks
+    it packet by packet, which also names any problem).
 
-    Extended slices of bytes pick every packet's length prefix in C; counting the expected
-    byte in them is a C loop too, so this check costs microseconds for any frame size.
+    Extended slices of bytes pick every packet's length prefix of a run in C, and counting
+    the expected byte in them is a C loop too, so a run costs microseconds whatever its size.
+    A short probe first keeps a frame of alternating kinds from costing a full scan per run.
     """
     size = len(data)
-    if count == 0 or size < 4:
-        return None
-    length = (data[2] << 8) | data[3]
-    stride = length + 2
-    if length not in _SIZE_TO_MODE or size != 2 + count * stride:
-        return None
-    if data[2::stride].count(data[2]) != count or data[3::stride].count(data[3]) != count:
-        return None
-    return length
+    runs: list[tuple[int, int, int]] = []
+    pos, row = 2, 0
+    while row < count:
+        if pos + 2 > size or len(runs) == _MAX_RUNS:
+            return None
+        high, low = data[pos], data[pos + 1]
+        length = (high << 8) | low
+        if length not in _SIZE_TO_MODE:
+            return None
+        stride = length + 2
+        fits = min(count - row, (size - pos) // stride)
+        if fits == 0:
+            return None
+        n = fits
+        for upto in (min(fits, _PROBE), fits):
+            end = pos + upto * stride
+            highs, lows = data[pos:end:stride], data[pos + 1 : end : stride]
+            if highs.count(high) != upto or lows.count(low) != upto:
+                n = next(i for i in range(upto) if highs[i] != high or lows[i] != low)
+                break
+        runs.append((pos, length, n))
+        row += n
+        pos += n * stride
+    return runs if pos == size else None
 
 
 def _locate(

@@ -1,8 +1,9 @@
 """Benchmark: `optui.feed.codec.decode` against the official kiteconnect parser, same run.
 
 Frames are 500 full-mode packets (Kite's heaviest kind, with depth) holding realistic values:
-option prices in paise, quantities, OI, and exchange timestamps of a trading day. Also a
-mixed frame (index full, quote and full packets interleaved) and `encode`.
+option prices in paise, quantities, OI, and exchange timestamps of a trading day. Also frames
+whose kinds are interleaved at random (the decoder's worst case), the demo market's own frames
+at 9,000 instruments (kinds in runs, as a planned subscription sends them), and `encode`.
 
     python tests/benchmarks/bench_codec.py [--packets 500] [--seconds 2]
 
@@ -16,6 +17,7 @@ import json
 import platform
 import time
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,7 @@ from optui.feed.codec import (
     empty_ticks,
     encode,
 )
+from optui.feed.simulator import DemoMarket
 
 SESSION_START = 1_763_869_500  # 2025-11-23 09:15 IST, epoch seconds
 
@@ -111,6 +114,18 @@ def main() -> None:
             "optui_packets_per_s": round(ours),
             "ratio": round(ours / theirs, 1),
         }
+    # Frames as the demo market (and Kite, for a planned subscription) sends them: index,
+    # stock and option packets in runs of their kind, 500 packets a frame.
+    market = DemoMarket(7, date(2026, 11, 23), instruments=9000)
+    demo = market.advance_to(market.open_epoch + 3)
+    packets = sum(int.from_bytes(frame[:2], "big") for frame in demo) / len(demo)
+    theirs = packets_per_second(official, demo, round(packets), args.seconds)
+    ours = packets_per_second(decode, demo, round(packets), args.seconds)
+    results["demo_9000"] = {
+        "official_packets_per_s": round(theirs),
+        "optui_packets_per_s": round(ours),
+        "ratio": round(ours / theirs, 1),
+    }
     batches = [realistic_ticks(args.packets, rng, [MODE_FULL]) for _ in range(8)]
     results["encode_full_packets_per_s"] = round(
         packets_per_second(encode, batches, args.packets, args.seconds)  # type: ignore[arg-type]
