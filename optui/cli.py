@@ -24,6 +24,7 @@ from optui.commands import backup as backup_command
 from optui.commands import collect as collect_command
 from optui.commands import export as export_command
 from optui.commands import replay as replay_command
+from optui.commands import roll as roll_command
 from optui.commands import setup as setup_command
 from optui.commands import status as status_command
 from optui.settings import (
@@ -327,6 +328,12 @@ COMMANDS: tuple[Command, ...] = (
         "write the ticks of a date range (archive and journal) as Parquet, Arrow or CSV",
         export_command.add_arguments,
         export_command.run,
+    ),
+    Command(
+        "roll",
+        "move everything journalled into the archive now (asks a running collector to)",
+        roll_command.add_arguments,
+        roll_command.run,
     ),
     Command(
         "replay",

@@ -102,6 +102,11 @@ class Engine:
         self._last_key: bytes | None = None
         self._latest_written = now
         self._rolled_at = now
+        self._roll_requested = threading.Event()
+
+    def request_roll(self) -> None:
+        """Roll everything journalled at the next step (safe from a signal handler or thread)."""
+        self._roll_requested.set()
 
     def step(self) -> int:
         """Poll once: journal, decode and apply every frame due; roll when it is time.
@@ -129,7 +134,10 @@ class Engine:
         self.status.rates = [*self.status.rates[-19:], (now, self.status.packets)]
         if self._last_key is not None and now - self._latest_written >= self.latest_interval:
             self._write_latest()
-        if self.roller is not None and now - self._rolled_at >= self.roll_interval:
+        if self._roll_requested.is_set():
+            self._roll_requested.clear()
+            self.roll(everything=True)
+        elif self.roller is not None and now - self._rolled_at >= self.roll_interval:
             self.roll()
         return len(frames)
 

@@ -223,3 +223,38 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -
     )
     assert pc.count_distinct(ids).as_py() == table.num_rows, "a tick is in the archive twice"
     assert table.num_rows == sum(packets for _, packets in final)
+
+
+def test_roll_on_demand_with_and_without_a_collector(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = tmp_path / "data"
+    settings = load_settings(overrides={"data_dir": str(data_dir)})
+    # No collector: `optui roll` takes the journal itself.
+    feed = DemoFeed(settings_for(data_dir))
+    frames = feed.market.advance_to(feed.market.open_epoch + 2)
+    with Journal(journal_dir(settings)) as journal:
+        journal.append_many(frames)
+    assert main(["roll", "--data-dir", str(data_dir)]) == 0
+    assert f"rolled {len(frames):,} frames" in capsys.readouterr().out
+    assert archived_rows(settings) == sum(int.from_bytes(f[:2], "big") for f in frames)
+
+    # A collector that would not roll for an hour rolls when asked.
+    before = archived_rows(settings)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "optui", "collect", "--data-dir", str(data_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OPTUI_STORE__ROLL_INTERVAL": "3600", "OPTUI_DEMO__INSTRUMENTS": "300"},
+    )
+    try:
+        wait_until(lambda: gather(settings).journal_frames > 0)
+        assert main(["roll", "--data-dir", str(data_dir)]) == 0
+        assert "asked the collector" in capsys.readouterr().out
+        wait_until(lambda: archived_rows(settings) > before)
+        assert process.poll() is None  # still collecting
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    assert process.returncode == 0

@@ -79,13 +79,20 @@ def status_line(record: dict[str, object]) -> str:
 
 
 @contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGINT and SIGTERM set `stop` (the loop ends cleanly) instead of killing the process."""
+def stop_on_signals(
+    stop: threading.Event, on_roll: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """SIGINT and SIGTERM set `stop` (the loop ends cleanly) instead of killing the process;
+    SIGUSR1 (sent by `optui roll`) calls `on_roll`."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        if signum == signal.SIGUSR1 and on_roll is not None:
+            on_roll()
+        else:
+            stop.set()
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGUSR1] if on_roll else [])
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
     try:
         yield
     finally:
@@ -154,7 +161,7 @@ def collect(
         source = source_factory()
         engine = Engine(source, journal, roller=roller, roll_interval=settings.store.roll_interval)
         report(engine.status, "start")
-        with stop_on_signals(stop):
+        with stop_on_signals(stop, on_roll=engine.request_roll):
             engine.run(
                 stop,
                 duration=options.duration,

@@ -140,6 +140,26 @@ def describe_writer(directory: Path) -> str | None:
         os.close(fd)  # also drops the shared lock, if we got it
 
 
+def writer_pid(directory: Path) -> int | None:
+    """The pid of the process writing the journal in `directory`, when it runs on this host
+    (so it can be signalled), else None."""
+    try:
+        fd = os.open(directory / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return None
+            pid, _, host, _ = _read_holder(fd)
+            return pid if host in (None, socket.gethostname()) else None
+        return None
+    finally:
+        os.close(fd)
+
+
 def _read_holder(fd: int) -> tuple[int | None, str | None, str | None, str | None]:
     """(pid, writer id, host, start time) as the holder wrote them, None where unknown."""
     try:
