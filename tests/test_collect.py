@@ -128,9 +128,10 @@ def test_status_and_backup_after_a_run(tmp_path: Path, capsys: pytest.CaptureFix
     assert json.loads(capsys.readouterr().out)["archived_rows"] == status.archived_rows
 
 
-def _collector(data_dir: Path, *extra: str) -> subprocess.Popen[str]:
+def _collector(data_dir: Path, *extra: str, roll_interval: str = "60") -> subprocess.Popen[str]:
     env = {**os.environ, "OPTUI_DEMO__SPEED": FAST["demo.speed"]}
     env["OPTUI_DEMO__INSTRUMENTS"] = FAST["demo.instruments"]
+    env["OPTUI_STORE__ROLL_INTERVAL"] = roll_interval
     return subprocess.Popen(
         [sys.executable, "-m", "optui", "collect", "--data-dir", str(data_dir), *extra],
         stdout=subprocess.PIPE,
@@ -196,13 +197,14 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -
     data_dir = tmp_path / "data"
     rng = random.Random(20261123)
     committed: set[tuple[int, int]] = set()
-    for _ in range(4):
-        process = _collector(data_dir, "--duration", "30")
+    for _ in range(5):
+        # Rolling every second, so the kills land while writing and while rolling.
+        process = _collector(data_dir, "--duration", "30", roll_interval="1")
         try:
             wait_until(lambda: writer_info(data_dir / "journal") is not None)
             before = len(_committed(data_dir))
             wait_until(lambda before=before: len(_committed(data_dir)) > before)
-            time.sleep(rng.uniform(0.0, 1.5))  # a random moment to kill at, not a wait
+            time.sleep(rng.uniform(0.0, 2.5))  # a random moment to kill at, not a wait
             process.kill()
             process.communicate(timeout=30)
         finally:

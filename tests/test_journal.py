@@ -573,3 +573,25 @@ journal.close()
     with Journal(tmp_path) as journal:
         assert [frame for _, frame in journal.frames()] == [b"kept" * 1000]
         assert split_key(journal.append(b"after", 3)) == (3, 2)
+
+
+def test_a_reader_racing_a_new_writer_waits_for_its_first_commit(tmp_path: Path) -> None:
+    """Between creating data.mdb and committing its sub-databases a writer leaves the main
+    database empty; a reader arriving then waits (bounded) for the commit, not an error."""
+    path = tmp_path / "journal"
+    path.mkdir()
+    lmdb.open(str(path), max_dbs=4).close()  # the file exists, nothing committed yet
+    # Another process commits the sub-databases a moment later (py-lmdb allows one open
+    # environment per folder per process, so the writer must be another process). The pause
+    # makes the reader below arrive before the commit; it is the race under test.
+    script = (
+        f"import lmdb, time; time.sleep(0.3); e = lmdb.open({str(path)!r}, max_dbs=4)\n"
+        "for name in (b'frames', b'meta', b'latest'): e.open_db(name)\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        with Journal(path, readonly=True) as reader:
+            assert reader.stats().frames == 0
+    finally:
+        writer.wait(timeout=30)
+    assert writer.returncode == 0

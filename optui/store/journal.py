@@ -654,6 +654,11 @@ class Journal:
 
 
 # -- one environment per folder per process ----------------------------------------------------
+# How many times (10 ms apart, 2 s in all) a reader retries a journal whose writer is still
+# creating it.
+_NEW_JOURNAL_RETRIES: Final = 200
+
+
 class _SharedEnv:
     """The one LMDB environment of a journal folder in this process, shared by its Journals.
 
@@ -695,9 +700,19 @@ class _SharedEnv:
             mode=0o644,
         )
         try:
-            self.frames = env.open_db(_FRAMES, create=writable)
-            self.meta = env.open_db(_META, create=writable)
-            self.latest = env.open_db(_LATEST, create=writable)
+            for attempt in range(_NEW_JOURNAL_RETRIES + 1):
+                try:
+                    self.frames = env.open_db(_FRAMES, create=writable)
+                    self.meta = env.open_db(_META, create=writable)
+                    self.latest = env.open_db(_LATEST, create=writable)
+                    break
+                except lmdb.NotFoundError:
+                    # A reader can catch a writer between creating the file and committing
+                    # its first transaction (the sub-databases): the main database is still
+                    # empty then. Give the writer a moment rather than call it damaged.
+                    if writable or env.stat()["entries"] or attempt == _NEW_JOURNAL_RETRIES:
+                        raise
+                    time.sleep(0.01)
         except BaseException:
             env.close()
             raise
