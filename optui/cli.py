@@ -23,6 +23,7 @@ from optui import __version__
 from optui.commands import backup as backup_command
 from optui.commands import collect as collect_command
 from optui.commands import export as export_command
+from optui.commands import iso_date
 from optui.commands import replay as replay_command
 from optui.commands import roll as roll_command
 from optui.commands import setup as setup_command
@@ -214,7 +215,7 @@ def _demo_frames_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--session",
         metavar="DATE",
-        type=_iso_date,
+        type=iso_date,
         help="trading day to simulate, YYYY-MM-DD (default: the one the TUI's demo shows)",
     )
     parser.add_argument(
@@ -297,13 +298,6 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value}")
     return value
-
-
-def _iso_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a date YYYY-MM-DD, got {text!r}") from None
 
 
 def _clock_time(text: str) -> time:

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from optui.commands import iso_date
 from optui.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -147,16 +148,9 @@ def export(
     return ExportResult(rows, len(days), output.stat().st_size, output)
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a date YYYY-MM-DD, got {text!r}") from None
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--from", dest="start", metavar="DATE", type=_date, required=True)
-    parser.add_argument("--to", dest="end", metavar="DATE", type=_date, help="default: --from")
+    parser.add_argument("--from", dest="start", metavar="DATE", type=iso_date, required=True)
+    parser.add_argument("--to", dest="end", metavar="DATE", type=iso_date, help="default: --from")
     parser.add_argument("--underlying", metavar="NAME", help="e.g. NIFTY: its futures and options")
     parser.add_argument(
         "--token",

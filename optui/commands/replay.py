@@ -13,23 +13,17 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from datetime import date, datetime
+from datetime import datetime
 
+from optui.commands import iso_date
 from optui.commands.collect import stop_on_signals
 from optui.settings import SettingsError
 
 __all__ = ["add_arguments", "run"]
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a date YYYY-MM-DD, got {text!r}") from None
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--date", metavar="DATE", type=_date, required=True, help="IST date")
+    parser.add_argument("--date", metavar="DATE", type=iso_date, required=True, help="IST date")
     parser.add_argument("--collector", metavar="ID", help="only this collector's ticks")
 
 

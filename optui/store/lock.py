@@ -115,9 +115,11 @@ class WriterLock:
         os.close(fd)  # closing the descriptor releases the flock
 
 
-def describe_writer(directory: Path) -> str | None:
-    """Who writes the journal in `directory` ("pid 123, writer 'x' on host, since t"), or
-    None when no writer holds its lock. Never takes the lock for more than a moment."""
+def current_writer(
+    directory: Path,
+) -> tuple[int | None, str | None, str | None, str | None] | None:
+    """(pid, writer id, host, start time) of the process holding the journal's writer lock
+    in `directory`, or None when none does. Never takes the lock for more than a moment."""
     try:
         fd = os.open(directory / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -129,35 +131,34 @@ def describe_writer(directory: Path) -> str | None:
         except OSError as exc:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 return None
-            pid, writer_id, host, started = _read_holder(fd)
-            text = f"pid {pid}" if pid is not None else "pid unknown"
-            text += f", writer {writer_id!r}" if writer_id else ""
-            text += f" on {host}" if host else ""
-            text += f", since {started}" if started else ""
-            return text
+            return _read_holder(fd)
         return None
     finally:
         os.close(fd)  # also drops the shared lock, if we got it
 
 
+def describe_writer(directory: Path) -> str | None:
+    """Who writes the journal in `directory` ("pid 123, writer 'x' on host, since t"), or
+    None when no writer holds its lock."""
+    holder = current_writer(directory)
+    if holder is None:
+        return None
+    pid, writer_id, host, started = holder
+    text = f"pid {pid}" if pid is not None else "pid unknown"
+    text += f", writer {writer_id!r}" if writer_id else ""
+    text += f" on {host}" if host else ""
+    text += f", since {started}" if started else ""
+    return text
+
+
 def writer_pid(directory: Path) -> int | None:
     """The pid of the process writing the journal in `directory`, when it runs on this host
     (so it can be signalled), else None."""
-    try:
-        fd = os.open(directory / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
+    holder = current_writer(directory)
+    if holder is None:
         return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                return None
-            pid, _, host, _ = _read_holder(fd)
-            return pid if host in (None, socket.gethostname()) else None
-        return None
-    finally:
-        os.close(fd)
+    pid, _, host, _ = holder
+    return pid if host in (None, socket.gethostname()) else None
 
 
 def _read_holder(fd: int) -> tuple[int | None, str | None, str | None, str | None]:
