@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from optui.feed.calendar import IST
 from optui.feed.demo import DemoFeed
 from optui.feed.replay import NoDataError, ReplaySource
 from optui.settings import load_settings
+from optui.store.archive import read_ticks
 from optui.store.locations import archive_root
 
 
@@ -72,3 +73,27 @@ def test_replay_of_a_day_with_no_data_says_so(
         ReplaySource(str(tmp_path / "archive"), datetime(2026, 1, 2).date())
     assert main(["replay", "--data-dir", str(tmp_path), "--date", "2026-01-02"]) == 2
     assert "optui status" in capsys.readouterr().err
+
+
+def test_collect_from_a_replay_copies_the_day_into_another_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = tmp_path / "first"
+    settings = load_settings(
+        overrides={"data_dir": str(first), "demo.speed": "60", "demo.instruments": "300"}
+    )
+    assert collect(settings, lambda: DemoFeed(settings), CollectOptions(duration=0.5)) == 0
+    day = datetime.now(IST).date().isoformat()
+    source = ["--source", "replay", "--replay-from", str(first / "archive"), "--replay-date", day]
+    # Replaying a store into itself would keep every tick twice: refused.
+    assert main(["collect", "--data-dir", str(first), *source]) == 2
+    assert "store every tick twice" in capsys.readouterr().err
+
+    second = tmp_path / "second"
+    assert main(["collect", "--data-dir", str(second), "--speed", "1000", *source]) == 0
+    capsys.readouterr()
+    original = read_ticks(str(first / "archive"), date(2000, 1, 1), date(2100, 1, 1))
+    copied = read_ticks(str(second / "archive"), date(2000, 1, 1), date(2100, 1, 1))
+    assert copied.num_rows == original.num_rows > 0
+    for name in ("instrument_token", "last_price", "volume_traded", "oi", "packet"):
+        assert copied[name].equals(original[name]), name

@@ -19,9 +19,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
+from optui.commands import iso_date
 from optui.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -199,17 +201,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_seconds,
         help="stop after S seconds (default: run until Ctrl-C or SIGTERM)",
     )
+    replay = parser.add_argument_group("with --source replay")
+    replay.add_argument(
+        "--replay-from",
+        metavar="ARCHIVE",
+        help="archive (folder or URI) to replay from; it must not be this data dir's own",
+    )
+    replay.add_argument("--replay-date", metavar="DATE", type=iso_date, help="IST date to replay")
 
 
-def source_for(settings: Settings) -> Callable[[], Source]:
+def source_for(
+    settings: Settings, replay_from: str | None = None, replay_date: date | None = None
+) -> Callable[[], Source]:
     """The source factory the settings ask for (refusing those not available yet)."""
     if settings.source == "demo":
         from optui.feed.demo import DemoFeed  # noqa: PLC0415
 
         return lambda: DemoFeed(settings)
+    if settings.source == "replay":
+        from optui.feed.replay import NoDataError, ReplaySource  # noqa: PLC0415
+        from optui.store.locations import archive_root  # noqa: PLC0415
+
+        if replay_from is None or replay_date is None:
+            raise SettingsError("--source replay needs --replay-from ARCHIVE and --replay-date")
+        if _same_place(replay_from, archive_root(settings)):
+            raise SettingsError(
+                f"--replay-from {replay_from} is this data dir's own archive: collecting a "
+                "replay into it would store every tick twice; pick another --data-dir"
+            )
+        try:
+            source = ReplaySource(replay_from, replay_date, speed=settings.demo.speed)
+        except NoDataError as exc:
+            raise SettingsError(str(exc)) from None
+        return lambda: source
     raise SettingsError(
         f"source = {settings.source!r} cannot be collected yet in this version of optui; "
-        "use --source demo"
+        "use --source demo or --source replay"
     )
 
 
@@ -218,4 +245,11 @@ def run(args: argparse.Namespace) -> int:
     from optui.cli import settings_from_args  # noqa: PLC0415
 
     settings = settings_from_args(args)
-    return collect(settings, source_for(settings), CollectOptions(duration=args.duration))
+    source = source_for(settings, args.replay_from, args.replay_date)
+    return collect(settings, source, CollectOptions(duration=args.duration))
+
+
+def _same_place(a: str, b: str) -> bool:
+    if "://" in a or "://" in b:
+        return a.rstrip("/") == b.rstrip("/")
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
