@@ -260,3 +260,27 @@ def test_roll_on_demand_with_and_without_a_collector(
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=60)
     assert process.returncode == 0
+
+
+def test_a_full_disk_stops_the_collector_with_a_clear_error_and_keeps_what_was_committed(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    # `ulimit -f` makes every file of the collector a small disk that fills up at once.
+    command = (
+        f"ulimit -f 8192; exec {sys.executable} -m optui collect --data-dir {data_dir} "
+        "--duration 60"
+    )
+    env = {**os.environ, "OPTUI_DEMO__SPEED": "120", "OPTUI_DEMO__INSTRUMENTS": "600"}
+    result = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert result.returncode == 4, result.stderr
+    assert "cannot append frames to the journal" in result.stderr
+    assert "ulimit -f" in result.stderr and "Traceback" not in result.stderr
+    settings = load_settings(overrides={"data_dir": str(data_dir)})
+    status = gather(settings)
+    committed = status.journal_frames + len(status.days)
+    assert committed > 0  # what was committed before the disk filled is still there
+    with Journal(journal_dir(settings), readonly=True) as journal:
+        assert all(len(frame) > 2 for _, frame in journal.frames())

@@ -30,9 +30,10 @@ if TYPE_CHECKING:
     from optui.engine import EngineStatus, Source
     from optui.store.journal import Journal
 
-__all__ = ["EXIT_LOCKED", "CollectOptions", "add_arguments", "collect", "run"]
+__all__ = ["EXIT_LOCKED", "EXIT_STORAGE", "CollectOptions", "add_arguments", "collect", "run"]
 
 EXIT_LOCKED = 3
+EXIT_STORAGE = 4
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def collect(
     from optui.feed.calendar import ist_date  # noqa: PLC0415
     from optui.store.archive import Roller  # noqa: PLC0415
     from optui.store.instruments import write_instruments  # noqa: PLC0415
-    from optui.store.journal import Journal, JournalLockedError  # noqa: PLC0415
+    from optui.store.journal import Journal, JournalError, JournalLockedError  # noqa: PLC0415
     from optui.store.locations import archive_root, collector_id, journal_dir  # noqa: PLC0415
 
     out = out or sys.stdout
@@ -176,6 +177,14 @@ def collect(
         if terminal:
             out.write("\n")
         return 0
+    except JournalError as exc:
+        # Disk full, a damaged journal: what is committed stays committed; say what to do.
+        log.write(
+            json.dumps({"time": datetime.now(UTC).isoformat(), "event": "error", "error": str(exc)})
+            + "\n"
+        )
+        print(f"\noptui: error: {exc}", file=err)
+        return EXIT_STORAGE
     finally:
         journal.close()
         log.close()
