@@ -7,15 +7,14 @@
                                    └─ every roll interval: roller.roll (closed minutes → Parquet)
 
 The same engine runs headless (`optui collect`) and, later, inside the TUI. It never sleeps
-on its own clock: `run` waits on a stop event between polls, so SIGINT/SIGTERM (which set it)
-end the loop at once; `finish` then commits what is left and rolls everything. A frame is
+on its own clock: `run` waits on a `StopFlag` between polls, so SIGINT/SIGTERM (which set it)
+end the loop within 50 ms; `finish` then commits what is left and rolls everything. A frame is
 written to the journal *before* it is decoded, so a frame that fails to decode is kept (and
 counted) rather than lost.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,10 +25,11 @@ import numpy as np
 
 from optui.feed.codec import FrameError, decode
 from optui.feed.state import MarketState
+from optui.stop_flag import StopFlag
 from optui.store.archive import Roller, RollResult
 from optui.store.journal import Journal, split_key
 
-__all__ = ["Engine", "EngineStatus", "Source"]
+__all__ = ["Engine", "EngineStatus", "Source", "StopFlag"]
 
 
 class Source(Protocol):
@@ -102,7 +102,7 @@ class Engine:
         self._last_key: bytes | None = None
         self._latest_written = now
         self._rolled_at = now
-        self._roll_requested = threading.Event()
+        self._roll_requested = StopFlag()  # set from a signal handler: no locks
 
     def request_roll(self) -> None:
         """Roll everything journalled at the next step (safe from a signal handler or thread)."""
@@ -135,7 +135,7 @@ class Engine:
         if self._last_key is not None and now - self._latest_written >= self.latest_interval:
             self._write_latest()
         if self._roll_requested.is_set():
-            self._roll_requested.clear()
+            self._roll_requested = StopFlag()
             self.roll(everything=True)
         elif self.roller is not None and now - self._rolled_at >= self.roll_interval:
             self.roll()
@@ -171,7 +171,7 @@ class Engine:
 
     def run(
         self,
-        stop: threading.Event,
+        stop: StopFlag,
         *,
         duration: float | None = None,
         on_status: Callable[[EngineStatus], None] | None = None,

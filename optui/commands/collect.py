@@ -13,7 +13,6 @@ import argparse
 import json
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from optui.commands import iso_date
 from optui.settings import Settings, SettingsError
+from optui.stop_flag import StopFlag
 
 if TYPE_CHECKING:
     from optui.engine import EngineStatus, Source
@@ -82,9 +82,7 @@ def status_line(record: dict[str, object]) -> str:
 
 
 @contextmanager
-def stop_on_signals(
-    stop: threading.Event, on_roll: Callable[[], None] | None = None
-) -> Iterator[None]:
+def stop_on_signals(stop: StopFlag, on_roll: Callable[[], None] | None = None) -> Iterator[None]:
     """SIGINT and SIGTERM set `stop` (the loop ends cleanly) instead of killing the process;
     SIGUSR1 (sent by `optui roll`) calls `on_roll`."""
 
@@ -110,7 +108,7 @@ def collect(
     *,
     out: TextIO | None = None,
     err: TextIO | None = None,
-    stop: threading.Event | None = None,
+    stop: StopFlag | None = None,
 ) -> int:
     """Run the collector until stopped; returns the exit code."""
     from optui.engine import Engine  # noqa: PLC0415
@@ -122,7 +120,7 @@ def collect(
 
     out = out or sys.stdout
     err = err or sys.stderr
-    stop = stop or threading.Event()
+    stop = stop or StopFlag()
     name = collector_id(settings)
     try:
         journal = Journal(journal_dir(settings), sync=settings.store.sync, writer_id=name)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 from datetime import datetime
 
 from optui.commands import iso_date
 from optui.commands.collect import stop_on_signals
 from optui.settings import SettingsError
+from optui.stop_flag import StopFlag
 
 __all__ = ["add_arguments", "run"]
 
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     except NoDataError as exc:
         raise SettingsError(str(exc)) from None
     engine = Engine(source, None)
-    stop = threading.Event()
+    stop = StopFlag()
     terminal = sys.stdout.isatty()
 
     def report(_: object) -> None:

@@ -226,6 +226,8 @@ class Journal:
             lock = WriterLock(self._path, writer_id or _default_writer_id())
             lock.acquire()
         try:
+            if not readonly:
+                _create_if_new(self._path, map_size)
             self._shared = _attach(self._path, writable=not readonly, sync=sync, map_size=map_size)
         except BaseException:
             if lock is not None:
@@ -654,11 +656,6 @@ class Journal:
 
 
 # -- one environment per folder per process ----------------------------------------------------
-# How many times (10 ms apart, 2 s in all) a reader retries a journal whose writer is still
-# creating it.
-_NEW_JOURNAL_RETRIES: Final = 200
-
-
 class _SharedEnv:
     """The one LMDB environment of a journal folder in this process, shared by its Journals.
 
@@ -700,19 +697,9 @@ class _SharedEnv:
             mode=0o644,
         )
         try:
-            for attempt in range(_NEW_JOURNAL_RETRIES + 1):
-                try:
-                    self.frames = env.open_db(_FRAMES, create=writable)
-                    self.meta = env.open_db(_META, create=writable)
-                    self.latest = env.open_db(_LATEST, create=writable)
-                    break
-                except lmdb.NotFoundError:
-                    # A reader can catch a writer between creating the file and committing
-                    # its first transaction (the sub-databases): the main database is still
-                    # empty then. Give the writer a moment rather than call it damaged.
-                    if writable or env.stat()["entries"] or attempt == _NEW_JOURNAL_RETRIES:
-                        raise
-                    time.sleep(0.01)
+            self.frames = env.open_db(_FRAMES, create=writable)
+            self.meta = env.open_db(_META, create=writable)
+            self.latest = env.open_db(_LATEST, create=writable)
         except BaseException:
             env.close()
             raise
@@ -932,6 +919,32 @@ def _make_folder(path: Path) -> None:
             f"the journal folder {path} is not writable by this user. Fix its permissions "
             "or choose another data folder (--data-dir or data_dir in the config)."
         )
+
+
+_CREATING: Final = ".creating"
+
+
+def _create_if_new(path: Path, map_size: int) -> None:
+    """Make a new journal's data.mdb appear whole: built with its sub-databases in a side
+    folder, then renamed into place. A reader (or a writer killed mid-creation) can then
+    never meet a data.mdb without them. Called with the writer lock held."""
+    side = path / _CREATING
+    if side.exists():
+        shutil.rmtree(side)  # left by a writer that died while creating
+    if (path / "data.mdb").exists():
+        return
+    side.mkdir()
+    env = lmdb.open(str(side), map_size=map_size, subdir=True, max_dbs=4, mode=0o644)
+    try:
+        with env.begin(write=True) as txn:
+            for name in (_FRAMES, _META, _LATEST):
+                env.open_db(name, txn=txn, create=True)
+        env.sync(True)
+    finally:
+        env.close()
+    os.replace(side / "data.mdb", path / "data.mdb")
+    _fsync_path(path)
+    shutil.rmtree(side)
 
 
 def _default_writer_id() -> str:
