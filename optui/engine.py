@@ -19,15 +19,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from optui.feed.codec import FrameError, decode
 from optui.feed.state import MarketState
 from optui.stop_flag import StopFlag
-from optui.store.archive import Roller, RollResult
 from optui.store.journal import Journal, split_key
+
+if TYPE_CHECKING:
+    # Only for annotations: the TUI runs the engine without an archive and need not load
+    # pyarrow to do so.
+    from optui.store.archive import Roller, RollResult
 
 __all__ = ["Engine", "EngineStatus", "Source", "StopFlag"]
 

@@ -1,8 +1,9 @@
 """The Textual application: opens on the demo market, keyboard first.
 
-The feed runs in a worker thread (`_pump`): it polls the source, decodes every frame and
-applies it to the `MarketState`. The UI thread never decodes: a timer takes a snapshot a few
-times a second and redraws from it, so a burst of ticks never piles up UI work.
+The feed runs in a worker thread: the same `Engine` as `optui collect` (here without a
+journal) polls the source, decodes every frame and applies it to the `MarketState`. The UI
+thread never decodes: a timer takes a snapshot a few times a second and redraws from it, so a
+burst of ticks never piles up UI work.
 
 `create_app(settings, clock=...)` is the factory the tests use: a frozen clock makes the demo
 market emit the same frames every run.
@@ -11,9 +12,7 @@ market emit the same frames every run.
 from __future__ import annotations
 
 import sys
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
@@ -21,11 +20,12 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Static
 
+from optui.engine import Engine
 from optui.feed.calendar import IST
-from optui.feed.codec import FrameError, decode
 from optui.feed.demo import DemoFeed
 from optui.feed.state import MarketState
 from optui.settings import Settings
+from optui.stop_flag import StopFlag
 from optui.tui.feed_status import FeedStatus, describe_feed
 from optui.tui.index_board import IndexBoard
 
@@ -33,7 +33,6 @@ __all__ = ["OptuiApp", "create_app", "run_app"]
 
 Clock = Callable[[], float]
 
-POLL_INTERVAL_S = 0.25
 REFRESH_INTERVAL_S = 0.25
 
 
@@ -50,10 +49,8 @@ class OptuiApp(App[int]):
         self.feed = feed
         self.clock = clock
         self.state = MarketState(feed.universe.instrument_token)
-        self.bad_frames = 0
-        self._stop = threading.Event()
-        # (wall time, packets so far) samples for the ticks/s figure.
-        self._rate_samples: deque[tuple[float, int]] = deque(maxlen=20)
+        self.engine = Engine(feed, None, state=self.state, clock=clock)
+        self._stop = StopFlag()
         self.theme = "textual-light" if settings.theme == "light" else "textual-dark"
 
     def compose(self) -> ComposeResult:
@@ -79,31 +76,14 @@ class OptuiApp(App[int]):
         self._stop.set()
 
     def _pump(self) -> None:
-        """Feed thread: poll the source, decode, apply; never touches widgets."""
-        while not self._stop.is_set():
-            self.pump_once()
-            self._stop.wait(POLL_INTERVAL_S)
-
-    def pump_once(self) -> int:
-        """Apply every frame due now; returns how many frames were applied."""
-        frames = self.feed.poll()
-        for frame in frames:
-            try:
-                ticks = decode(frame)
-            except FrameError:
-                # The errors screen (a later issue) lists these; the feed keeps going.
-                self.bad_frames += 1
-                continue
-            self.state.update(ticks, received=self.clock())
-        return len(frames)
+        """Feed thread: run the engine until unmount; never touches widgets."""
+        self.engine.run(self._stop)
 
     def refresh_view(self) -> None:
         """Redraw from one snapshot of the market state."""
         snapshot = self.state.snapshot()
         now = self.clock()
-        self._rate_samples.append((now, snapshot.packets))
-        (t0, p0), (t1, p1) = self._rate_samples[0], self._rate_samples[-1]
-        rate = (p1 - p0) / (t1 - t0) if t1 > t0 else 0.0
+        rate = self.engine.status.ticks_per_s()
         exchange_time = (
             float(snapshot.ticks["exchange_timestamp"].max()) if len(snapshot.ticks) else None
         )
