@@ -49,6 +49,8 @@ _FLAG_SETTINGS: dict[str, tuple[str, str]] = {
     "source": ("source", "--source"),
     "seed": ("demo.seed", "--seed"),
     "speed": ("demo.speed", "--speed"),
+    "kite_api_url": ("kite.api_url", "--kite-api-url"),
+    "kite_ws_url": ("kite.ws_url", "--kite-ws-url"),
 }
 
 
@@ -135,6 +137,18 @@ def _global_options() -> argparse.ArgumentParser:
         metavar="X",
         default=suppress,
         help="demo market and replay: simulated seconds per wall-clock second",
+    )
+    group.add_argument(
+        "--kite-api-url",
+        metavar="URL",
+        default=suppress,
+        help="Kite REST endpoint (default https://api.kite.trade; `optui emulate` prints its own)",
+    )
+    group.add_argument(
+        "--kite-ws-url",
+        metavar="URL",
+        default=suppress,
+        help="Kite websocket endpoint (default wss://ws.kite.trade)",
     )
     group.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return common

@@ -168,6 +168,16 @@ class KiteSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
         str, msgspec.Meta(pattern=r"^https?://\S+$", extra={"allowed": "an http(s):// URL"})
     ] = "http://127.0.0.1:5000/success"
     """Must match the redirect URL registered for the app on the Kite developer console."""
+    login_url: Annotated[
+        str, msgspec.Meta(pattern=r"^https?://\S+$", extra={"allowed": "an http(s):// URL"})
+    ] = "https://kite.zerodha.com/connect/login"
+    """Kite's login page (`optui emulate` serves its own; point this at it to log in there)."""
+    expiries: Annotated[int, msgspec.Meta(ge=1, le=12)] = 2
+    """Subscribe the nearest N option expiries of each underlying."""
+    strikes: Annotated[int, msgspec.Meta(ge=1, le=200)] = 20
+    """Subscribe K strikes each side of the at-the-money strike."""
+    connections: Annotated[int, msgspec.Meta(ge=1, le=3)] = 3
+    """Websocket connections to use (Kite allows 3 per API key, 3000 instruments each)."""
 
 
 class AnalyticsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -1,0 +1,4 @@
+"""Kite Connect: credentials and login, REST within rate limits, instruments, subscriptions.
+
+Headless: nothing here imports Textual. The websocket stream is `optui.feed.kite`.
+"""
