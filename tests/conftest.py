@@ -36,7 +36,7 @@ def isolated_user_dirs(
     ):
         monkeypatch.setenv(var, str(home / folder))
     for var in list(os.environ):
-        if var.startswith("OPTUI_") or var in ("KITE_API_KEY", "KITE_API_SECRET"):
+        if var.startswith("OPTUI_") or var.startswith("KITE_"):
             monkeypatch.delenv(var)
     config = home / ".config" / "optui" / "config.toml"
     config.parent.mkdir(parents=True)

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HEADLESS = ["optui.feed", "optui.analytics", "optui.store", "optui.settings", "optui.cli"]
+HEADLESS = [
+    "optui.feed",
+    "optui.analytics",
+    "optui.store",
+    "optui.kite",
+    "optui.emulator",
+    "optui.settings",
+    "optui.cli",
+]
 
 
 @pytest.mark.parametrize("package", HEADLESS)
