@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import signal
-import stat
 import struct
 import subprocess
 import sys
@@ -36,13 +35,23 @@ import textwrap
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import lmdb
 
 from optui.feed.calendar import IST
+from optui.kite.credentials import (
+    ACCESS_TOKEN_ENV,
+    TOKEN_FILE_NAME,
+    describe_until,
+    duration,
+    kite_token_expiry,
+    mask_api_key,
+    read_token_file,
+    readable_by_others,
+)
 from optui.paths import default_config_file
 from optui.settings import Settings, SettingsError, load_settings
 from optui.store.locations import archive_root, journal_dir
@@ -75,12 +84,6 @@ GIB = 1 << 30
 # or two, and LMDB fails writes on a full disk: a failure, fix it before collecting.
 DISK_FAIL_BELOW = 1 * GIB
 DISK_WARN_BELOW = 5 * GIB
-
-TOKEN_FILE_NAME = "kite_token.json"
-"""Where ``optui login`` (a later issue) keeps the Kite access token, in the config dir."""
-ACCESS_TOKEN_ENV = "KITE_ACCESS_TOKEN"
-# Kite invalidates every access token at 06:00 IST each day, whenever it was issued.
-KITE_TOKEN_RESET = time(6, 0)
 
 _MAX_LISTED = 5  # unreadable archive files named in the detail; the rest are counted
 _SECRET_SETTING = re.compile(r"(api_secret\s*=\s*).*?(:\s*must\b)", re.IGNORECASE)
@@ -287,7 +290,7 @@ def check_config(config_path: Path | None, settings: Settings) -> Check:
             f"Edit {path} and correct the key named above. `optui init --profile <name> "
             "--force` replaces the file with a fresh, commented one.",
         )
-    loose = _readable_by_others(path)
+    loose = readable_by_others(path)
     if loose is not None and _file_has_secret(path):
         return Check(
             name,
@@ -306,18 +309,6 @@ def _file_has_secret(path: Path) -> bool:
         return False
     kite = data.get("kite")
     return isinstance(kite, dict) and "api_secret" in kite
-
-
-def _readable_by_others(path: Path) -> int | None:
-    """The permission bits when group or others may read ``path``; None when private (or
-    on systems without POSIX modes, where the bits mean nothing)."""
-    if os.name != "posix":
-        return None
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        return None
-    return mode if mode & 0o044 else None
 
 
 # --------------------------------------------------------------------------------------
@@ -679,16 +670,6 @@ def check_archive(root: str | Path) -> Check:
 # 6. Kite: credentials and the day's access token.
 
 
-def kite_token_expiry(issued: datetime) -> datetime:
-    """When a Kite access token issued at ``issued`` stops working: the next 06:00 IST.
-
-    A naive ``issued`` is taken as IST (Kite reports ``login_time`` that way).
-    """
-    issued = issued.replace(tzinfo=IST) if issued.tzinfo is None else issued.astimezone(IST)
-    reset = datetime.combine(issued.date(), KITE_TOKEN_RESET, tzinfo=IST)
-    return reset if issued < reset else reset + timedelta(days=1)
-
-
 def check_kite(
     settings: Settings,
     *,
@@ -728,7 +709,7 @@ def _kite_credentials(settings: Settings) -> Check:
             f"missing {' and '.join(missing)} (needed to log in to the live market)",
             "\n".join(fixes),
         )
-    detail = f"api_key {_mask_key(kite.api_key or '')} and api_secret are set"
+    detail = f"api_key {mask_api_key(kite.api_key or '')} and api_secret are set"
     if settings.source != "kite":
         detail += f" (source is {settings.source!r}: they are used with --source kite)"
     return Check(name, True, detail)
@@ -736,10 +717,7 @@ def _kite_credentials(settings: Settings) -> Check:
 
 def _kite_login(env: Mapping[str, str], token_dirs: Sequence[Path], now: datetime) -> Check:
     name = KITE_LOGIN
-    login_fix = (
-        "Log in again: `optui login` (coming in a later version). Kite access tokens "
-        "expire at 06:00 IST every day."
-    )
+    login_fix = "Log in again: `optui login`. Kite access tokens expire at 06:00 IST every day."
     if env.get(ACCESS_TOKEN_ENV):
         return Check(
             name,
@@ -754,7 +732,7 @@ def _kite_login(env: Mapping[str, str], token_dirs: Sequence[Path], now: datetim
             name,
             None,
             f"not logged in: no {ACCESS_TOKEN_ENV} and no {places}",
-            "`optui login` (coming in a later version) will log in and keep the day's token.",
+            "`optui login` logs in and keeps the day's token.",
         )
     file = files[0]
     try:
@@ -764,9 +742,9 @@ def _kite_login(env: Mapping[str, str], token_dirs: Sequence[Path], now: datetim
             name,
             False,
             f"cannot read {file}: {exc}",
-            f"Delete {file} and log in again (`optui login`, coming in a later version).",
+            f"Delete {file} and log in again (`optui login`).",
         )
-    loose = _readable_by_others(file)
+    loose = readable_by_others(file)
     if loose is not None:
         return Check(
             name,
@@ -775,59 +753,35 @@ def _kite_login(env: Mapping[str, str], token_dirs: Sequence[Path], now: datetim
             "trade on your account until it expires",
             f"chmod 600 {file}",
         )
-    shown = expires.astimezone(IST).strftime("%a %d %b %Y %H:%M IST")
+    shown = describe_until(expires)
     if now >= expires:
         return Check(
             name,
             False,
-            f"the access token in {file} expired {shown} ({_ago(now - expires)} ago)",
+            f"the access token in {file} expired {shown} ({duration(now - expires)} ago)",
             login_fix,
         )
     return Check(
         name,
         True,
-        f"the access token in {file} is valid until {shown} (for {_ago(expires - now)})",
+        f"the access token in {file} is valid until {shown} (for {duration(expires - now)})",
     )
 
 
 def _token_file_expiry(file: Path) -> datetime:
     """The expiry recorded in a token file: ``expires_at``, else the next 06:00 IST after
     ``login_time``. Raises ``ValueError`` saying what is wrong (never quoting the token)."""
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        # The decoder's message gives a position, not the text around it.
-        raise ValueError(f"not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    for key in ("expires_at", "login_time"):
-        value = data.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise ValueError(f"{key} is not a string")
-        try:
-            when = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{key} is not an ISO date and time") from None
-        if key == "login_time":
-            return kite_token_expiry(when)
-        return when.replace(tzinfo=IST) if when.tzinfo is None else when
-    raise ValueError("it has neither expires_at nor login_time")
+    expires = read_token_file(file).expires_at
+    assert expires is not None  # read_token_file refuses a file without either
+    return expires
 
 
 def _token_dirs(config_path: Path | None) -> list[Path]:
-    """Where a token file may be: beside the config file in use, and the default config
-    dir (where ``optui login`` will write it unless told otherwise)."""
+    """Where a token file may be: beside the config file in use (where ``optui login``
+    writes it), and the default config dir."""
     dirs = [Path(config_path).parent] if config_path is not None else []
     default = default_config_file().parent
     return dirs if default in dirs else [*dirs, default]
-
-
-def _mask_key(key: str) -> str:
-    # The API key is not a secret (it travels in the login URL), but a doctor report is
-    # pasted into chats and issues: four characters are enough to tell two apps apart.
-    return f"{key[:4]}…" if len(key) > 8 else "***"
 
 
 # --------------------------------------------------------------------------------------
@@ -874,15 +828,6 @@ def _size(count: float) -> str:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1024
     return f"{count:.1f} TiB"
-
-
-def _ago(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        return f"{days}d {hours}h"
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
 
 
 def _first_line(exc: BaseException) -> str:
