@@ -53,6 +53,10 @@ class Source(Protocol):
         them; the collector keeps them in the archive beside the ticks."""
         ...
 
+    # Optional: `attach(state)` is called with the engine's MarketState when present;
+    # `events()` returns what happened to the feed (reconnects, auth), drained by the caller;
+    # `close()` releases connections when the engine's owner is done.
+
 
 @dataclass
 class EngineStatus:
@@ -97,6 +101,10 @@ class Engine:
         self.journal = journal
         self.roller = roller
         self.state = state or MarketState()
+        # A live source re-centres its subscriptions on the index levels the engine keeps.
+        attach = getattr(source, "attach", None)
+        if callable(attach):
+            attach(self.state)
         self.poll_interval = poll_interval
         self.roll_interval = roll_interval
         self.latest_interval = latest_interval

@@ -8,9 +8,14 @@ that happen to be set in the developer's shell.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+# Real Kite credentials, read once before `isolated_user_dirs` clears KITE_* for every test:
+# only tests marked `live` (run with `pytest -m live`) get them, through `live_kite`.
+_LIVE_ENV = {k: v for k, v in os.environ.items() if k.startswith("KITE_")}
 
 
 @pytest.fixture(autouse=True)
@@ -56,3 +61,29 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"needs the shared market data at {SHARED_DATA}, which is absent")
     return SHARED_DATA
+
+
+@dataclass(frozen=True)
+class LiveKite:
+    """Real Kite credentials for the opt-in `live` tests (repr hides the secrets)."""
+
+    api_key: str
+    api_secret: str = field(repr=False)
+    access_token: str = field(repr=False)
+    api_url: str = "https://api.kite.trade"
+    ws_url: str = "wss://ws.kite.trade"
+
+
+@pytest.fixture
+def live_kite() -> LiveKite:
+    """Credentials for tests against real Kite, or a skip saying what to set.
+
+    Run them with `pytest -m live` after `export KITE_API_KEY=... KITE_API_SECRET=...
+    KITE_ACCESS_TOKEN=...` (the token from `optui login`); they only read (profile,
+    instruments, quotes, a short subscription), never order.
+    """
+    needed = ("KITE_API_KEY", "KITE_API_SECRET", "KITE_ACCESS_TOKEN")
+    missing = [name for name in needed if not _LIVE_ENV.get(name)]
+    if missing:
+        pytest.skip(f"live Kite tests need {', '.join(missing)} in the environment")
+    return LiveKite(*(_LIVE_ENV[name] for name in needed))

@@ -32,6 +32,14 @@ def test_latest_tick_wins_and_untouched_tokens_stay_unticked() -> None:
     assert (snap.packets, snap.frames, snap.updated) == (4, 2, 11.0)
 
 
+def test_last_prices_reads_a_few_tokens_nan_where_unticked() -> None:
+    state = MarketState([256265, 260105, 265])
+    state.update(_ticks([256265, 260105], [24000.5, 52000.0]), received=10.0)
+    prices = state.last_prices([260105, 265, 999, 256265])
+    assert prices[0] == 52000.0 and prices[3] == 24000.5
+    assert np.isnan(prices[1]) and np.isnan(prices[2])
+
+
 def test_unannounced_tokens_are_added_not_dropped() -> None:
     state = MarketState([256265])
     state.update(_ticks([5, 256265, 1 << 20], [1.0, 2.0, 3.0], MODE_FULL), received=1.0)

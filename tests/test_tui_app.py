@@ -82,10 +82,18 @@ def test_a_stale_feed_is_never_shown_as_live() -> None:
     )
 
 
-def test_sources_not_built_yet_are_refused_clearly(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_app(load_settings(overrides={"source": "kite"})) == 2
+def test_replay_is_refused_with_where_to_go_instead(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_app(load_settings(overrides={"source": "replay"})) == 2
     err = capsys.readouterr().err
-    assert "source 'kite' is not available yet" in err and "optui --source demo" in err
+    assert "optui replay" in err and "collect --source replay" in err
+
+
+def test_kite_without_a_login_says_how_to_log_in(capsys: pytest.CaptureFixture[str]) -> None:
+    settings = load_settings(
+        overrides={"source": "kite", "kite.api_key": "optuidemo", "kite.api_secret": "s"}
+    )
+    assert run_app(settings) == 5
+    assert "optui login" in capsys.readouterr().err
 
 
 def test_snapshot_of_the_demo_market(snap_compare: Any) -> None:

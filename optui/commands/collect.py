@@ -30,10 +30,20 @@ if TYPE_CHECKING:
     from optui.engine import EngineStatus, Source
     from optui.store.journal import Journal
 
-__all__ = ["EXIT_LOCKED", "EXIT_STORAGE", "CollectOptions", "add_arguments", "collect", "run"]
+__all__ = [
+    "EXIT_AUTH",
+    "EXIT_LOCKED",
+    "EXIT_STORAGE",
+    "CollectOptions",
+    "add_arguments",
+    "collect",
+    "run",
+]
 
 EXIT_LOCKED = 3
 EXIT_STORAGE = 4
+EXIT_AUTH = 5
+"""Kite refused the access token (it expires daily at 06:00 IST): `optui login`, then rerun."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,7 @@ def collect(
     """Run the collector until stopped; returns the exit code."""
     from optui.engine import Engine  # noqa: PLC0415
     from optui.feed.calendar import ist_date  # noqa: PLC0415
+    from optui.kite.credentials import AuthError  # noqa: PLC0415
     from optui.store.archive import Roller  # noqa: PLC0415
     from optui.store.instruments import write_instruments  # noqa: PLC0415
     from optui.store.journal import Journal, JournalError, JournalLockedError  # noqa: PLC0415
@@ -139,13 +150,40 @@ def collect(
         today = ist_date(time.time())
         if today in stored_days:
             return
+        if source is None:
+            return
         stored_days.add(today)
         listed = source.instruments()
         if listed is not None:
             write_instruments(archive_root(settings), today, name, listed[1])
 
+    auth_failed: list[str] = []
+
+    def feed_events() -> None:
+        # Reconnects, silences, refusals: each goes to the log and, on a terminal, on a line
+        # of its own above the status line, so a user sees what the stream went through.
+        drain = getattr(source, "events", None)
+        if not callable(drain):
+            return
+        for event in drain():
+            if event.kind == "auth":
+                auth_failed.append(event.message)
+            record = {
+                "time": datetime.fromtimestamp(event.time, UTC).isoformat(),
+                "event": "feed",
+                "kind": event.kind,
+                "connection": event.connection,
+                "message": event.message,
+            }
+            log.write(json.dumps(record) + "\n")
+            if terminal:
+                out.write(f"\r\x1b[2K{record['time'][11:19]} UTC {event.kind}: {event.message}\n")
+            else:
+                out.write(json.dumps(record) + "\n")
+
     def report(status: EngineStatus, event: str = "status") -> None:
         store_instruments()
+        feed_events()
         record = status_record(status, journal, event)
         line = json.dumps(record)
         log.write(line + "\n")
@@ -156,10 +194,15 @@ def collect(
             out.write(line + "\n")
         out.flush()
 
+    source: Source | None = None
     try:
         roller = Roller(journal, archive_root(settings), name)
         roller.recover()
-        source = source_factory()
+        try:
+            source = source_factory()
+        except AuthError as exc:
+            print(f"optui: error: {exc}", file=err)
+            return EXIT_AUTH
         engine = Engine(source, journal, roller=roller, roll_interval=settings.store.roll_interval)
         report(engine.status, "start")
         with stop_on_signals(stop, on_roll=engine.request_roll):
@@ -169,11 +212,20 @@ def collect(
                 on_status=report,
                 status_interval=options.status_interval,
             )
-        # Stopping: the last frames are committed and everything is rolled before exit.
+        # Stopping: a live stream closes cleanly first (its last frames arrive during the close
+        # handshake), then the last frames are committed and everything is rolled.
+        close_source(source)
         engine.finish()
         report(engine.status, "stop")
         if terminal:
             out.write("\n")
+        if auth_failed:
+            print(
+                f"optui: error: {auth_failed[-1]}\nThe collector stopped; every frame that "
+                "arrived is in the journal and archive.",
+                file=err,
+            )
+            return EXIT_AUTH
         return 0
     except JournalError as exc:
         # Disk full, a damaged journal: what is committed stays committed; say what to do.
@@ -184,8 +236,16 @@ def collect(
         print(f"\noptui: error: {exc}", file=err)
         return EXIT_STORAGE
     finally:
+        close_source(source)
         journal.close()
         log.close()
+
+
+def close_source(source: object) -> None:
+    """Close a source that holds connections (idempotent; demo and replay hold none)."""
+    close = getattr(source, "close", None)
+    if callable(close):
+        close()
 
 
 # -- the command line --------------------------------------------------------------------------
@@ -218,9 +278,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def source_for(
-    settings: Settings, replay_from: str | None = None, replay_date: date | None = None
+    settings: Settings,
+    replay_from: str | None = None,
+    replay_date: date | None = None,
+    config_path: Path | None = None,
 ) -> Callable[[], Source]:
-    """The source factory the settings ask for (refusing those not available yet)."""
+    """The source factory the settings ask for. Kite's is called inside `collect`, after the
+    journal is locked, so a refused token never leaves a second collector connected."""
     if settings.source == "demo":
         from optui.feed.demo import DemoFeed  # noqa: PLC0415
 
@@ -241,10 +305,14 @@ def source_for(
         except NoDataError as exc:
             raise SettingsError(str(exc)) from None
         return lambda: source
-    raise SettingsError(
-        f"source = {settings.source!r} cannot be collected yet in this version of optui; "
-        "use --source demo or --source replay"
-    )
+    from optui.feed.live import open_live_feed  # noqa: PLC0415
+
+    def live() -> Source:
+        return open_live_feed(
+            settings, config_path=config_path, on_progress=lambda m: print(m, file=sys.stderr)
+        )
+
+    return live
 
 
 def run(args: argparse.Namespace) -> int:
@@ -252,7 +320,7 @@ def run(args: argparse.Namespace) -> int:
     from optui.cli import settings_from_args  # noqa: PLC0415
 
     settings = settings_from_args(args)
-    source = source_for(settings, args.replay_from, args.replay_date)
+    source = source_for(settings, args.replay_from, args.replay_date, getattr(args, "config", None))
     return collect(settings, source, CollectOptions(duration=args.duration))
 
 

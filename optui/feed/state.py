@@ -92,6 +92,20 @@ class MarketState:
             self._received[at[keep]] = received
             self._packets += len(ticks)
 
+    def last_prices(self, tokens: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Latest price of each token, NaN where it has not ticked: a cheap read for callers
+        that need a few prices (the live feed re-centring on the indices), not a snapshot."""
+        wanted = np.asarray(tokens, dtype=np.uint32)
+        with self._lock:
+            at = np.searchsorted(self._tokens, wanted)
+            inside = at < len(self._tokens)
+            found = np.zeros(wanted.shape, dtype=bool)
+            found[inside] = self._tokens[at[inside]] == wanted[inside]
+            found[found] = ~np.isnan(self._received[at[found]])
+            prices = np.full(wanted.shape, np.nan)
+            prices[found] = self._ticks["last_price"][at[found]]
+        return prices
+
     def _grow(self, new_tokens: npt.NDArray[np.uint32]) -> None:
         tokens = np.unique(np.concatenate([self._tokens, new_tokens]))
         ticks = np.zeros(len(tokens), dtype=TICK_DTYPE)
