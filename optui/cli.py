@@ -22,8 +22,10 @@ from pathlib import Path
 from optui import __version__
 from optui.commands import backup as backup_command
 from optui.commands import collect as collect_command
+from optui.commands import emulate as emulate_command
 from optui.commands import export as export_command
 from optui.commands import iso_date
+from optui.commands import login as login_command
 from optui.commands import replay as replay_command
 from optui.commands import roll as roll_command
 from optui.commands import setup as setup_command
@@ -178,7 +180,7 @@ def run_tui(args: argparse.Namespace) -> int:
     # headless `optui collect` should not pay for a UI they never show.
     from optui.tui.app import run_app  # noqa: PLC0415
 
-    return run_app(settings)
+    return run_app(settings, getattr(args, "config", None))
 
 
 # --------------------------------------------------------------------------------------
@@ -326,6 +328,19 @@ def _clock_time(text: str) -> time:
 
 COMMANDS: tuple[Command, ...] = (
     Command(
+        "login",
+        "log in to Kite (browser, or --paste) and keep the day's access token; "
+        "--status says who and until when",
+        login_command.add_login_arguments,
+        login_command.run_login,
+    ),
+    Command(
+        "logout",
+        "end the Kite session and delete the stored access token",
+        login_command.add_logout_arguments,
+        login_command.run_logout,
+    ),
+    Command(
         "collect",
         "run headless: keep every tick in the journal and roll closed minutes into the archive",
         collect_command.add_arguments,
@@ -378,6 +393,13 @@ COMMANDS: tuple[Command, ...] = (
         "show the effective settings as TOML (secrets masked) and where files go",
         _config_arguments,
         run_config,
+    ),
+    Command(
+        "emulate",
+        "serve a Kite Connect emulator on 127.0.0.1 (REST, login, websocket) fed by the demo "
+        "market, with faults on demand",
+        emulate_command.add_arguments,
+        emulate_command.run,
     ),
     Command(
         "demo-frames",
