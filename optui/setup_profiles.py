@@ -94,6 +94,16 @@ _ABOUT: dict[str, str] = {
         "Must be exactly the redirect URL registered for your app on the Kite developer "
         "console, or the daily login fails."
     ),
+    "kite.login_url": "Kite's login page; `optui emulate` prints its own for trying optui out.",
+    "kite.expiries": "Option expiries to stream per underlying, nearest first.",
+    "kite.strikes": (
+        "Strikes each side of the at-the-money strike to stream; the plan re-centres as "
+        "the index moves, without reconnecting."
+    ),
+    "kite.connections": (
+        "Websockets to use, at most Kite's 3 per API key (3000 instruments each). A TUI "
+        "and a collector on one key share the 3; optui uses only as many as it needs."
+    ),
     "analytics.rate": (
         "Risk-free rate as a fraction (0.065 = 6.5 %). Black-76 on a put-call-parity forward "
         "only uses it to discount, so 0 is a sound value, not a placeholder."
@@ -433,6 +443,10 @@ def _kite_entries(*, redirect: _State, why_key: str, why_secret: str = "") -> tu
         _Entry("kite.api_url", "https://api.kite.trade"),
         _Entry("kite.ws_url", "wss://ws.kite.trade"),
         _Entry("kite.redirect_url", "http://127.0.0.1:5000/success", redirect),
+        _Entry("kite.login_url", "https://kite.zerodha.com/connect/login"),
+        _Entry("kite.expiries", 2),
+        _Entry("kite.strikes", 20),
+        _Entry("kite.connections", 3),
     )
 
 

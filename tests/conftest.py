@@ -7,7 +7,9 @@ that happen to be set in the developer's shell.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +50,20 @@ def isolated_user_dirs(
     config.write_text("", encoding="utf-8")
     monkeypatch.setenv("OPTUI_CONFIG", str(config))
     return home
+
+
+@pytest.fixture(autouse=True)
+def restore_optui_logger() -> Iterator[logging.Logger]:
+    """Commands route optui's log to a file in the test's temporary log dir (`log_to_file`);
+    undo that after each test, so no test's level or handler leaks into the next."""
+    logger = logging.getLogger("optui")
+    handlers, level = list(logger.handlers), logger.level
+    yield logger
+    for handler in logger.handlers:
+        if handler not in handlers:
+            handler.close()
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
 
 
 # Real market data lives beside the project in ../shared/data (CI and developers have it; a

@@ -124,6 +124,7 @@ def collect(
     from optui.engine import Engine  # noqa: PLC0415
     from optui.feed.calendar import ist_date  # noqa: PLC0415
     from optui.kite.credentials import AuthError  # noqa: PLC0415
+    from optui.logs import log_to_file  # noqa: PLC0415
     from optui.store.archive import Roller  # noqa: PLC0415
     from optui.store.instruments import write_instruments  # noqa: PLC0415
     from optui.store.journal import Journal, JournalError, JournalLockedError  # noqa: PLC0415
@@ -139,6 +140,7 @@ def collect(
         print(f"optui: error: {exc}", file=err)
         return EXIT_LOCKED
     settings.log_dir.mkdir(parents=True, exist_ok=True)
+    log_to_file(settings.log_dir)
     log = (settings.log_dir / "collect.log").open("a", encoding="utf-8")
     terminal = out.isatty()
 

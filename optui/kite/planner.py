@@ -37,9 +37,10 @@ symmetric window. Every drop is listed in `Plan.left_out` in words ("NIFTY 2026-
 beyond ±12 left out (3000 per connection × 3 connections)").
 
 Connections: re-planning keeps every token that stays on the connection it is on, and puts
-new tokens on the least-loaded connection, so a re-centre is only subscribe/unsubscribe/mode
-messages on each connection (`diff`), never a reconnect. The planner remembers its last plan
-for this; `plan(spots, previous=...)` names another base.
+new tokens on the first connection with room (packed: Kite's 3 connections are per API key,
+so a TUI and a collector on one key must share them). A re-centre is therefore only
+subscribe/unsubscribe/mode messages on each connection (`diff`), never a reconnect. The
+planner remembers its last plan for this; `plan(spots, previous=...)` names another base.
 
 Re-centring: `needs_recentre` is True once any underlying's ATM strike (nearest expiry) is at
 least max(1, strikes // 4) listed strikes away from the centre the plan was built on, a
@@ -351,9 +352,11 @@ class SubscriptionPlanner:
                 connections[on][token] = mode
             else:
                 pending.append(token)
+        # Pack, don't spread: the 3 connections are per API key, so a TUI and a collector on
+        # the same key must share them; a few hundred instruments need one, not three.
         loads = [len(c) for c in connections]
         for token in pending:
-            i = loads.index(min(loads))
+            i = next(k for k, load in enumerate(loads) if load < self.per_connection)
             connections[i][token] = wanted[token]
             loads[i] += 1
         return tuple(MappingProxyType(c) for c in connections)

@@ -32,6 +32,7 @@ from optui.feed.calendar import IST
 from optui.feed.demo import DemoFeed
 from optui.feed.state import MarketState
 from optui.feed.universe import Universe
+from optui.logs import log_to_file
 from optui.settings import Settings
 from optui.stop_flag import StopFlag
 from optui.tui.feed_status import FeedStatus, describe_feed
@@ -170,6 +171,7 @@ def run_app(settings: Settings, config_path: Path | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    log_to_file(settings.log_dir)
     if settings.source == "kite":
         from optui.feed.live import open_live_feed  # noqa: PLC0415
         from optui.kite.credentials import AuthError  # noqa: PLC0415
