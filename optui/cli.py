@@ -24,7 +24,7 @@ from optui.commands import backup as backup_command
 from optui.commands import collect as collect_command
 from optui.commands import emulate as emulate_command
 from optui.commands import export as export_command
-from optui.commands import iso_date
+from optui.commands import iso_date, positive_int
 from optui.commands import login as login_command
 from optui.commands import replay as replay_command
 from optui.commands import roll as roll_command
@@ -218,7 +218,7 @@ def _demo_frames_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--count",
         metavar="N",
-        type=_positive_int,
+        type=positive_int,
         default=60,
         help="simulated seconds of market to produce (default 60)",
     )
@@ -304,16 +304,6 @@ def run_demo_frames(args: argparse.Namespace) -> int:
 
 
 # argparse `type=` converters: ArgumentTypeError text becomes the usage error message.
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value}")
-    return value
 
 
 def _clock_time(text: str) -> time:

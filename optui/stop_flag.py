@@ -1,10 +1,14 @@
-"""A stop request that is safe to set from a signal handler."""
+"""A stop request that is safe to set from a signal handler, and the handlers that set it."""
 
 from __future__ import annotations
 
+import signal
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 
-__all__ = ["StopFlag"]
+__all__ = ["StopFlag", "stop_on_signals"]
 
 
 class StopFlag:
@@ -34,3 +38,23 @@ class StopFlag:
                 break
             time.sleep(min(left, 0.05))
         return self._set
+
+
+@contextmanager
+def stop_on_signals(stop: StopFlag, on_roll: Callable[[], None] | None = None) -> Iterator[None]:
+    """SIGINT and SIGTERM set `stop` (the loop ends cleanly, exit 0) instead of killing the
+    process; SIGUSR1 (sent by `optui roll`) calls `on_roll` when given."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGUSR1 and on_roll is not None:
+            on_roll()
+        else:
+            stop.set()
+
+    signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGUSR1] if on_roll else [])
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

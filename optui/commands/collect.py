@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
-from optui.commands import iso_date
+from optui.commands import iso_date, positive_seconds
 from optui.settings import Settings, SettingsError
-from optui.stop_flag import StopFlag
+from optui.stop_flag import StopFlag, stop_on_signals
 
 if TYPE_CHECKING:
     from optui.engine import EngineStatus, Source
@@ -89,26 +86,6 @@ def status_line(record: dict[str, object]) -> str:
         f"{record['packets']:,} ticks · journal {record['journal_frames']:,} frames "
         f"{int(str(record['journal_bytes'])) / 2**20:,.1f} MiB · last roll {roll_text}"
     )
-
-
-@contextmanager
-def stop_on_signals(stop: StopFlag, on_roll: Callable[[], None] | None = None) -> Iterator[None]:
-    """SIGINT and SIGTERM set `stop` (the loop ends cleanly) instead of killing the process;
-    SIGUSR1 (sent by `optui roll`) calls `on_roll`."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if signum == signal.SIGUSR1 and on_roll is not None:
-            on_roll()
-        else:
-            stop.set()
-
-    signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGUSR1] if on_roll else [])
-    previous = {sig: signal.signal(sig, handler) for sig in signals}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def collect(
@@ -253,21 +230,11 @@ def close_source(source: object) -> None:
 # -- the command line --------------------------------------------------------------------------
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--duration",
         metavar="S",
-        type=_seconds,
+        type=positive_seconds,
         help="stop after S seconds (default: run until Ctrl-C or SIGTERM)",
     )
     replay = parser.add_argument_group("with --source replay")

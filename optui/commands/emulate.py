@@ -10,15 +10,12 @@ to watch a client recover.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
-from optui.stop_flag import StopFlag
+from optui.commands import port, positive_float, positive_int
+from optui.stop_flag import StopFlag, stop_on_signals
 
 if TYPE_CHECKING:
     from optui.emulator.faults import ScheduledFault
@@ -34,21 +31,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port",
         metavar="P",
-        type=_port,
+        type=port,
         default=DEFAULT_PORT,
         help=f"REST API port on 127.0.0.1 (default {DEFAULT_PORT}; 0 picks a free one)",
     )
     parser.add_argument(
         "--ws-port",
         metavar="Q",
-        type=_port,
+        type=port,
         default=None,
         help="websocket port (default: P+1; 0 picks a free one)",
     )
     parser.add_argument(
         "--instruments",
         metavar="N",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="instruments in the demo universe (default: the demo.instruments setting)",
     )
@@ -62,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--heartbeat",
         metavar="S",
-        type=_positive_float,
+        type=positive_float,
         default=1.0,
         help="seconds of no data after which a websocket gets a heartbeat (default 1)",
     )
@@ -130,7 +127,7 @@ def serve(
         return EXIT_PORT_IN_USE
     started = time.monotonic()
     pending = sorted(faults, key=lambda f: f.at)
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         try:
             print(_banner(emulator), file=out, flush=True)
             while not stop.is_set():
@@ -187,53 +184,7 @@ def _describe(fault: ScheduledFault) -> str:
     return fault.name
 
 
-@contextmanager
-def _stop_on_signals(stop: StopFlag) -> Iterator[None]:
-    """SIGINT and SIGTERM set `stop` so the servers close cleanly and the exit code is 0."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.signal(sig, handler) for sig in signals}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 # argparse `type=` converters: ArgumentTypeError text becomes the usage error message.
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a port number 0-65535, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number 0-65535, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
-    return value
 
 
 def _fault(text: str) -> ScheduledFault:

@@ -15,9 +15,8 @@ import sys
 from datetime import datetime
 
 from optui.commands import iso_date
-from optui.commands.collect import stop_on_signals
 from optui.settings import SettingsError
-from optui.stop_flag import StopFlag
+from optui.stop_flag import StopFlag, stop_on_signals
 
 __all__ = ["add_arguments", "run"]
 

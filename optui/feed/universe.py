@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import IntEnum
-from typing import Final
+from typing import Final, Protocol
 
 import msgspec
 import numpy as np
@@ -313,6 +313,77 @@ def _display_name(company: str) -> str:
 
 
 # -- building ------------------------------------------------------------------------------------
+class RowColumns(Protocol):
+    """Per-instrument column lists, as a universe builder collects them row by row."""
+
+    @property
+    def exchange_token(self) -> Sequence[int]: ...
+
+    @property
+    def tradingsymbol(self) -> Sequence[str]: ...
+
+    @property
+    def name(self) -> Sequence[str]: ...
+
+    @property
+    def expiry(self) -> Sequence[date | None]: ...
+
+    @property
+    def strike(self) -> Sequence[float]: ...
+
+    @property
+    def tick_size(self) -> Sequence[float]: ...
+
+    @property
+    def lot_size(self) -> Sequence[int]: ...
+
+    @property
+    def kind(self) -> Sequence[int]: ...
+
+    @property
+    def segment(self) -> Sequence[str]: ...
+
+    @property
+    def exchange(self) -> Sequence[str]: ...
+
+    @property
+    def underlying(self) -> Sequence[int]: ...
+
+
+def universe_of(
+    session: date,
+    rows: RowColumns,
+    instrument_token: npt.ArrayLike,
+    chains: Mapping[tuple[str, date], Chain],
+) -> Universe:
+    """The `Universe` of collected rows: the demo's builder and Kite's instruments list both
+    end here, so the two give the same column types."""
+    tokens = np.asarray(instrument_token, dtype=np.uint32)
+    return Universe(
+        session=session,
+        instrument_token=tokens,
+        exchange_token=np.array(rows.exchange_token, dtype=np.int64),
+        tradingsymbol=tuple(rows.tradingsymbol),
+        name=tuple(rows.name),
+        expiry=np.array(
+            [
+                np.datetime64(e, "D") if e is not None else np.datetime64("NaT", "D")
+                for e in rows.expiry
+            ],
+            dtype="datetime64[D]",
+        ),
+        strike=np.array(rows.strike, dtype=np.float64),
+        tick_size=np.array(rows.tick_size, dtype=np.float64),
+        lot_size=np.array(rows.lot_size, dtype=np.int64),
+        kind=np.array(rows.kind, dtype=np.int8),
+        segment=tuple(rows.segment),
+        exchange=tuple(rows.exchange),
+        underlying=np.array(rows.underlying, dtype=np.intp),
+        chains=chains,
+        _row_of_token={t: i for i, t in enumerate(tokens.tolist())},
+    )
+
+
 @dataclass(slots=True)
 class _Rows:
     keys: list[str] = field(default_factory=list)  # synthetic token key, "" for index rows
@@ -553,26 +624,4 @@ def build_universe(
     if len(set(instrument_token.tolist())) != len(instrument_token):
         raise AssertionError("duplicate instrument tokens in the universe")
 
-    return Universe(
-        session=session,
-        instrument_token=instrument_token,
-        exchange_token=exchange_token,
-        tradingsymbol=tuple(rows.tradingsymbol),
-        name=tuple(rows.name),
-        expiry=np.array(
-            [
-                np.datetime64(e, "D") if e is not None else np.datetime64("NaT", "D")
-                for e in rows.expiry
-            ],
-            dtype="datetime64[D]",
-        ),
-        strike=np.array(rows.strike, dtype=np.float64),
-        tick_size=np.array(rows.tick_size, dtype=np.float64),
-        lot_size=np.array(rows.lot_size, dtype=np.int64),
-        kind=np.array(rows.kind, dtype=np.int8),
-        segment=tuple(rows.segment),
-        exchange=tuple(rows.exchange),
-        underlying=np.array(rows.underlying, dtype=np.intp),
-        chains=chains,
-        _row_of_token={int(t): i for i, t in enumerate(instrument_token.tolist())},
-    )
+    return universe_of(session, rows, instrument_token, chains)

@@ -61,7 +61,7 @@ import pyarrow.csv as pacsv
 
 from optui.feed import reference
 from optui.feed.calendar import IST
-from optui.feed.universe import CSV_COLUMNS, Chain, Kind, Universe
+from optui.feed.universe import CSV_COLUMNS, Chain, Kind, Universe, universe_of
 from optui.paths import write_private
 from optui.settings import Settings
 
@@ -499,29 +499,7 @@ def _pick(
     if any(not 0 < t < 2**32 for t in tokens):
         raise InstrumentsError("an instrument token is outside 1..2**32-1; the list is damaged")
 
-    universe = Universe(
-        session=session,
-        instrument_token=np.array(tokens, dtype=np.uint32),
-        exchange_token=np.array(cols.exchange_token, dtype=np.int64),
-        tradingsymbol=tuple(cols.tradingsymbol),
-        name=tuple(cols.name),
-        expiry=np.array(
-            [
-                np.datetime64(e, "D") if e is not None else np.datetime64("NaT", "D")
-                for e in cols.expiry
-            ],
-            dtype="datetime64[D]",
-        ),
-        strike=np.array(cols.strike, dtype=np.float64),
-        tick_size=np.array(cols.tick_size, dtype=np.float64),
-        lot_size=np.array(cols.lot_size, dtype=np.int64),
-        kind=np.array(cols.kind, dtype=np.int8),
-        segment=tuple(cols.segment),
-        exchange=tuple(cols.exchange),
-        underlying=np.array(cols.underlying, dtype=np.intp),
-        chains=chains,
-        _row_of_token={t: i for i, t in enumerate(tokens)},
-    )
+    universe = universe_of(session, cols, tokens, chains)
     return universe, np.array(cols.last_price, dtype=np.float64)
 
 
