@@ -61,6 +61,7 @@ __all__ = [
     "AnalyticsSettings",
     "DemoSettings",
     "KiteSettings",
+    "NseSettings",
     "Secret",
     "Settings",
     "SettingsError",
@@ -180,6 +181,19 @@ class KiteSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     """Websocket connections to use (Kite allows 3 per API key, 3000 instruments each)."""
 
 
+class NseSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[nse]``: where `optui participants fetch` gets NSE's daily participant files, politely."""
+
+    archive_url: Annotated[
+        str, msgspec.Meta(pattern=r"^https?://\S+$", extra={"allowed": "an http(s):// URL"})
+    ] = "https://nsearchives.nseindia.com/content/nsccl"
+    """Folder holding `fao_participant_oi_DDMMYYYY.csv` and `fao_participant_vol_DDMMYYYY.csv`."""
+    request_delay: Annotated[float, msgspec.Meta(ge=0, le=60)] = 2.0
+    """Seconds between two requests (NSE blocks clients that hurry)."""
+    max_requests: Annotated[int, msgspec.Meta(ge=1, le=2000)] = 100
+    """Request budget of one fetch run; what is left is fetched by the next run."""
+
+
 class AnalyticsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """``[analytics]``: how implied volatility and greeks are computed."""
 
@@ -228,6 +242,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
     kite: KiteSettings = msgspec.field(default_factory=KiteSettings)
     analytics: AnalyticsSettings = msgspec.field(default_factory=AnalyticsSettings)
+    nse: NseSettings = msgspec.field(default_factory=NseSettings)
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
 
 

@@ -104,6 +104,9 @@ _ABOUT: dict[str, str] = {
         "Websockets to use, at most Kite's 3 per API key (3000 instruments each). A TUI "
         "and a collector on one key share the 3; optui uses only as many as it needs."
     ),
+    "nse.archive_url": "NSE's folder of daily participant files (`optui participants fetch`).",
+    "nse.request_delay": "Seconds between requests to NSE; it blocks clients that hurry.",
+    "nse.max_requests": "Requests one `optui participants fetch` may make; the next run continues.",
     "analytics.rate": (
         "Risk-free rate as a fraction (0.065 = 6.5 %). Black-76 on a put-call-parity forward "
         "only uses it to discount, so 0 is a sound value, not a placeholder."
@@ -138,6 +141,7 @@ _SECTION_NOTES: dict[str, str] = {
         "every day, so the live market needs a fresh login each morning."
     ),
     "analytics": "How implied volatility and greeks are computed.",
+    "nse": "Where NSE's daily participant files are fetched from, and how politely.",
     "store": "The journal (every frame as it arrived) and the archive (Parquet, by day).",
 }
 
@@ -206,7 +210,7 @@ def render_profile(profile: str) -> str:
     ]
     # TOML wants every top-level key before the first [table], so sections are emitted in
     # order, top level first.
-    for section in ("", "demo", "kite", "analytics", "store"):
+    for section in ("", "demo", "kite", "analytics", "nse", "store"):
         in_section = [e for e in entries if _section_of(e.key) == section]
         if section:
             lines += ["", f"[{section}]", *_comment(_SECTION_NOTES[section])]
@@ -455,6 +459,9 @@ def _analytics_entries() -> tuple[_Entry, ...]:
         _Entry("analytics.rate", 0.0),
         _Entry("analytics.model", "black76"),
         _Entry("analytics.expiry_time", "15:30"),
+        _Entry("nse.archive_url", "https://nsearchives.nseindia.com/content/nsccl"),
+        _Entry("nse.request_delay", 2.0),
+        _Entry("nse.max_requests", 100),
     )
 
 
