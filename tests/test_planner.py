@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from optui.feed.simulator import DemoMarket
@@ -382,6 +382,10 @@ def test_recentre_waits_for_a_move_of_strikes_over_four(strikes: int, threshold:
 
 
 # -- properties --------------------------------------------------------------------------------
+# A chain listing fewer strikes than asked (the demo lists ±20 beyond the 2 nearest expiries)
+# is complete at its edge while others are cut by capacity: found by CI, kept as examples.
+@example(moves=[0] * 4, second=[0] * 4, connections=2, per_connection=549, expiries=3, strikes=22)
+@example(moves=[0] * 4, second=[0] * 4, connections=2, per_connection=547, expiries=3, strikes=22)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     moves=st.lists(st.integers(-30, 30), min_size=4, max_size=4),
@@ -431,9 +435,22 @@ def test_any_plan_fits_keeps_its_priorities_and_replans_in_place(
         assert bool(plan.left_out) == (len(wanted) > connections * per_connection)
         if any("strikes beyond" in s or "only the ATM" in s for s in plan.left_out):
             widths = {n: _widths(u, plan, n, spots[n], expiries, strikes) for n in names}
-            order = [widths[n][r] for r in range(expiries) for n in names if r < len(widths[n])]
-            assert max(order) - min(order) <= 1
-            assert order == sorted(order, reverse=True)
+            # A chain that lists fewer strikes than asked is complete at its edge; the rest
+            # were cut by capacity, ring by ring, nearer expiries first: within one ring.
+            edge = {
+                (n, r): max(_window(u, n, r, spots[n], strikes).values())
+                for n in names
+                for r in range(len(widths[n]))
+            }
+            order = [
+                widths[n][r]
+                for r in range(expiries)
+                for n in names
+                if r < len(widths[n]) and widths[n][r] < edge[(n, r)]
+            ]
+            if order:
+                assert max(order) - min(order) <= 1
+                assert order == sorted(order, reverse=True)
             # full but for less than one ring (4 legs), even when the stocks did not fit
             assert connections * per_connection - len(plan) < 4
         if offsets is moves:
