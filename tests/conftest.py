@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import optui  # noqa: F401  (sets up optui's logger before the baseline below is taken)
+
 # Real Kite credentials, read once before `isolated_user_dirs` clears KITE_* for every test:
 # only tests marked `live` (run with `pytest -m live`) get them, through `live_kite`.
 _LIVE_ENV = {k: v for k, v in os.environ.items() if k.startswith("KITE_")}
@@ -52,18 +54,24 @@ def isolated_user_dirs(
     return home
 
 
+# optui's logger as it is before any test (importing optui adds its NullHandler); commands add
+# a file handler (`log_to_file`).
+_OPTUI_LOGGER = logging.getLogger("optui")
+_BASELINE = (list(_OPTUI_LOGGER.handlers), _OPTUI_LOGGER.level)
+
+
 @pytest.fixture(autouse=True)
 def restore_optui_logger() -> Iterator[logging.Logger]:
     """Commands route optui's log to a file in the test's temporary log dir (`log_to_file`);
-    undo that after each test, so no test's level or handler leaks into the next."""
-    logger = logging.getLogger("optui")
-    handlers, level = list(logger.handlers), logger.level
-    yield logger
-    for handler in logger.handlers:
+    put the logger back as it was before any test ran, after each test, so no handler or level
+    leaks into the next test, not even one added by a module-scoped fixture."""
+    yield _OPTUI_LOGGER
+    handlers, level = _BASELINE
+    for handler in _OPTUI_LOGGER.handlers:
         if handler not in handlers:
             handler.close()
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
+    _OPTUI_LOGGER.handlers[:] = handlers
+    _OPTUI_LOGGER.setLevel(level)
 
 
 # Real market data lives beside the project in ../shared/data (CI and developers have it; a

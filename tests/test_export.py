@@ -27,9 +27,17 @@ EVERYTHING = (date(2000, 1, 1), date(2100, 1, 1))
 
 @pytest.fixture(scope="module")
 def collected(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, pa.Table, date]:
-    data_dir = tmp_path_factory.mktemp("export") / "data"
+    home = tmp_path_factory.mktemp("export")
+    # Module-scoped, so it runs before the per-test isolation of user folders: every path the
+    # collector writes is set here, or its log would land in the real user's log dir.
     settings = load_settings(
-        overrides={"data_dir": str(data_dir), "demo.speed": "60", "demo.instruments": "600"}
+        overrides={
+            "data_dir": str(home / "data"),
+            "log_dir": str(home / "log"),
+            "cache_dir": str(home / "cache"),
+            "demo.speed": "60",
+            "demo.instruments": "600",
+        }
     )
     feed: list[DemoFeed] = []
 
