@@ -26,6 +26,7 @@ from optui.commands import emulate as emulate_command
 from optui.commands import export as export_command
 from optui.commands import iso_date, positive_int
 from optui.commands import login as login_command
+from optui.commands import participants as participants_command
 from optui.commands import replay as replay_command
 from optui.commands import roll as roll_command
 from optui.commands import setup as setup_command
@@ -383,6 +384,12 @@ COMMANDS: tuple[Command, ...] = (
         "show the effective settings as TOML (secrets masked) and where files go",
         _config_arguments,
         run_config,
+    ),
+    Command(
+        "participants",
+        "NSE participant-wise OI and volume: import files, fetch missing days, show a day",
+        participants_command.add_arguments,
+        participants_command.run,
     ),
     Command(
         "emulate",
