@@ -217,11 +217,11 @@ async def test_the_tui_on_live_kite_turns_a_refused_token_into_log_in_again(
     async with app.run_test(size=(120, 24)) as pilot:
         await until(pilot, lambda: app.state.snapshot().packets > 0)
         app.refresh_view()
-        assert "KITE" in str(app.query_one("#status").render())
+        assert "LIVE" in str(app.screen.query_one(".app-header").render())
         emulator.inject("expire")
         await until(pilot, lambda: app.login_needed is not None)
         app.refresh_view()
-        status = str(app.query_one("#status").render())
+        status = str(app.screen.query_one(".app-header").render())
         assert "LOG IN AGAIN" in status and "optui login" in status
         await pilot.press("q")
     assert app.feed.finished

@@ -11,10 +11,11 @@ from textual.widgets import DataTable
 
 from optui.feed.calendar import IST
 from optui.feed.codec import decode
-from optui.feed.state import MarketState
+from optui.feed.state import MarketSnapshot, MarketState
 from optui.settings import load_settings
 from optui.tui.app import OptuiApp, create_app, run_app
-from optui.tui.feed_status import describe_feed
+from optui.tui.context import FeedInfo, ViewContext
+from optui.tui.header import describe_header
 
 # Friday 20 Nov 2026, 11:00 IST: inside market hours of a trading day.
 FROZEN = datetime(2026, 11, 20, 11, 0, tzinfo=IST).timestamp()
@@ -40,16 +41,20 @@ async def test_opens_on_the_demo_market_with_live_index_levels() -> None:
     app = frozen_app()
     async with app.run_test(size=(110, 24)) as pilot:
         await until_ticked(pilot)
+        await pilot.press("4")  # breadth: the index board
+        await pilot.pause()
+        app.refresh_view()
+        await pilot.pause()
         snapshot = app.state.snapshot()
         nifty = snapshot.row(256265)
         assert nifty is not None
         level = float(snapshot.ticks["last_price"][nifty])
-        table: DataTable[Any] = app.query_one("#indices", DataTable)
+        table: DataTable[Any] = app.screen.query_one("#indices", DataTable)
         assert str(table.get_cell("256265", "Last")) == f"{level:,.2f}"
         assert table.row_count >= 5
         assert app.feed.session.live and app.feed.session.session.isoformat() == "2026-11-20"
         # The market time shown is the simulated exchange time, in IST.
-        status = str(app.query_one("#status").render())
+        status = str(app.screen.query_one(".app-header").render())
         assert "DEMO" in status and "11:00:00 IST" in status
         await pilot.press("q")
     assert app.return_code == 0
@@ -69,17 +74,27 @@ async def test_the_same_seed_and_clock_show_the_same_market() -> None:
         assert other.state.snapshot().ticks["last_price"].tolist() != levels[0]
 
 
+def _context(snapshot: MarketSnapshot, now: float) -> ViewContext:
+    return ViewContext(
+        now=now,
+        snapshot=snapshot,
+        universe=frozen_app().feed.universe,
+        basis="last",
+        settings=load_settings(),
+        feed=FeedInfo("DEMO", "simulated", 10.0, snapshot.updated, None),
+    )
+
+
 def test_a_stale_feed_is_never_shown_as_live() -> None:
     state = MarketState([1])
     frame = bytes.fromhex("0001 0008 00000001 00002710".replace(" ", ""))
     state.update(decode(frame), received=100.0)
-    fresh = describe_feed("DEMO", state.snapshot(), 101.0, 10.0, None)
-    stale = describe_feed("DEMO", state.snapshot(), 130.0, 0.0, None)
+    fresh = describe_header(_context(state.snapshot(), 101.0))
+    stale = describe_header(_context(state.snapshot(), 130.0))
     assert "live" in fresh and "STALE" not in fresh
-    assert "STALE" in stale and "data age 30.0 s" in stale
-    assert "waiting for the first tick" in describe_feed(
-        "DEMO", MarketState().snapshot(), 1, 0, None
-    )
+    assert "STALE" in stale and "age 30.0 s" in stale
+    waiting = describe_header(_context(MarketState().snapshot(), 1.0))
+    assert "waiting for the first tick" in waiting
 
 
 def test_replay_is_refused_with_where_to_go_instead(capsys: pytest.CaptureFixture[str]) -> None:
@@ -96,5 +111,9 @@ def test_kite_without_a_login_says_how_to_log_in(capsys: pytest.CaptureFixture[s
     assert "optui login" in capsys.readouterr().err
 
 
-def test_snapshot_of_the_demo_market(snap_compare: Any) -> None:
-    assert snap_compare(frozen_app(), terminal_size=(110, 24), run_before=until_ticked)
+def test_snapshot_of_the_breadth_screen(snap_compare: Any) -> None:
+    async def on_breadth(pilot: Pilot[Any]) -> None:
+        await pilot.press("4")
+        await until_ticked(pilot)
+
+    assert snap_compare(frozen_app(), terminal_size=(110, 24), run_before=on_breadth)

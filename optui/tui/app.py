@@ -19,24 +19,32 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
-from typing import Protocol
+from typing import Any, ClassVar, Protocol
 
-from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.widgets import Footer, Static
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
 
+from optui.analytics.price_toggle import toggle
 from optui.engine import Engine
-from optui.feed.calendar import IST
 from optui.feed.demo import DemoFeed
+from optui.feed.kite_events import StreamEvent
 from optui.feed.state import MarketState
 from optui.feed.universe import Universe
 from optui.logs import log_to_file
-from optui.settings import Settings
+from optui.settings import PriceBasis, Settings
 from optui.stop_flag import StopFlag
-from optui.tui.feed_status import FeedStatus, describe_feed
-from optui.tui.index_board import IndexBoard
+from optui.tui.commands import ScreenCommands
+from optui.tui.context import FeedInfo, ViewContext
+from optui.tui.export import export_view
+from optui.tui.screens.base import OptuiScreen
+from optui.tui.screens.breadth import BreadthScreen
+from optui.tui.screens.chain import ChainScreen
+from optui.tui.screens.errors import ErrorsScreen
+from optui.tui.screens.participants import ParticipantsScreen
+from optui.tui.screens.premium import PremiumScreen
 
 __all__ = ["OptuiApp", "create_app", "run_app"]
 
@@ -59,12 +67,39 @@ class Feed(Protocol):
     def instruments(self) -> tuple[date, str] | None: ...
 
 
+SCREENS_BY_KEY: tuple[tuple[str, str, str], ...] = (
+    ("1", "chain", "Chain"),
+    ("2", "participants", "Participants"),
+    ("3", "premium", "Price toggle"),
+    ("4", "breadth", "Breadth"),
+    ("5", "errors", "Errors"),
+)
+"""(key, mode, label) of the five screens, in the order the number keys reach them."""
+
+
 class OptuiApp(App[int]):
-    """optui's terminal UI."""
+    """optui's terminal UI: five screens as modes over one engine and one market state."""
 
     CSS_PATH = "app.tcss"
     TITLE = "optui"
-    BINDINGS = [Binding("q", "quit", "Quit")]
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
+        "chain": ChainScreen,
+        "participants": ParticipantsScreen,
+        "premium": PremiumScreen,
+        "breadth": BreadthScreen,
+        "errors": ErrorsScreen,
+    }
+    DEFAULT_MODE = "chain"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(
+            Binding(key, f"switch_mode('{mode}')", label, show=True)
+            for key, mode, label in SCREENS_BY_KEY
+        ),
+        Binding("p", "toggle_price", "Last/Avg"),
+        Binding("x", "export", "Export"),
+        Binding("q", "quit", "Quit"),
+    ]
+    COMMANDS = App.COMMANDS | {ScreenCommands}
 
     def __init__(self, settings: Settings, feed: Feed, clock: Clock = time.time) -> None:
         super().__init__()
@@ -73,17 +108,15 @@ class OptuiApp(App[int]):
         self.clock = clock
         self.state = MarketState(feed.universe.instrument_token)
         self.engine = Engine(feed, None, state=self.state, clock=clock)
+        self.basis: PriceBasis = settings.price
+        self.events: list[StreamEvent] = []
+        self.previous_oi = _previous_oi(feed)
         self._stop = StopFlag()
         self.login_needed: str | None = None
         self.theme = "textual-light" if settings.theme == "light" else "textual-dark"
 
-    def compose(self) -> ComposeResult:
-        yield FeedStatus(id="status")
-        yield Static(self._title(), id="title")
-        yield IndexBoard(self.feed.universe, id="indices")
-        yield Footer()
-
-    def _title(self) -> str:
+    def title_text(self) -> str:
+        """What is on screen: the source and its session."""
         if not isinstance(self.feed, DemoFeed):
             listed = self.feed.instruments()
             day = f" · session {listed[0]:%a %d %b %Y}" if listed else ""
@@ -96,9 +129,10 @@ class OptuiApp(App[int]):
         )
 
     def on_mount(self) -> None:
+        self.sub_title = self.title_text()
         self.run_worker(self._pump, thread=True, exclusive=True, name="feed")
         self.set_interval(REFRESH_INTERVAL_S, self.refresh_view)
-        self.refresh_view()
+        self.call_after_refresh(self.refresh_view)
 
     def on_unmount(self) -> None:
         self._stop.set()
@@ -110,43 +144,108 @@ class OptuiApp(App[int]):
         """Feed thread: run the engine until unmount; never touches widgets."""
         self.engine.run(self._stop)
 
-    def refresh_view(self) -> None:
-        """Redraw from one snapshot of the market state."""
+    # -- the view ------------------------------------------------------------------------
+    def context(self) -> ViewContext:
+        """One consistent view of the market and the app, for the screen on view."""
         snapshot = self.state.snapshot()
-        now = self.clock()
-        rate = self.engine.status.ticks_per_s()
-        exchange_time = (
+        self._take_feed_events()
+        market_time = (
             float(snapshot.ticks["exchange_timestamp"].max()) if len(snapshot.ticks) else None
         )
-        self._show_feed_events()
-        live = not isinstance(self.feed, DemoFeed)
-        if self.login_needed:
-            note = "[red]LOG IN AGAIN: Kite refused the access token; run `optui login`[/red]"
-        elif isinstance(self.feed, DemoFeed) and self.feed.closed:
-            note = "session closed"
-        else:
-            note = ""
-        clock = datetime.fromtimestamp(now, IST).strftime("%H:%M:%S IST")
-        label = "KITE" if live else "DEMO"
-        status = describe_feed(label, snapshot, now, rate, exchange_time, note)
-        self.query_one(FeedStatus).update(f"{status} · {clock}")
-        with self.batch_update():
-            self.query_one(IndexBoard).show(snapshot)
+        return ViewContext(
+            now=self.clock(),
+            snapshot=snapshot,
+            universe=self.feed.universe,
+            basis=self.basis,
+            settings=self.settings,
+            feed=FeedInfo(
+                source=self._source_label(),
+                connection=self._connection(),
+                ticks_per_s=self.engine.status.ticks_per_s(),
+                newest_tick=snapshot.updated,
+                market_time=market_time or None,
+                login_needed=self.login_needed,
+            ),
+            previous_oi=self.previous_oi,
+            events=tuple(self.events),
+        )
 
-    def _show_feed_events(self) -> None:
-        """Reconnects and refusals from a live feed, as notifications (the errors screen,
-        which keeps them all, comes with the five screens)."""
+    def refresh_view(self) -> None:
+        """Redraw the screen on view from one snapshot (a timer calls this)."""
+        screen = self.screen
+        if isinstance(screen, OptuiScreen):
+            ctx = self.context()
+            with self.batch_update():
+                screen.show(ctx)
+
+    def _source_label(self) -> str:
+        if isinstance(self.feed, DemoFeed):
+            return "DEMO"
+        return str(getattr(self.feed, "label", "LIVE"))
+
+    def _connection(self) -> str:
+        if isinstance(self.feed, DemoFeed):
+            return "session closed" if self.feed.closed else "simulated"
+        if self.feed.finished:
+            return "stopped"
+        for event in reversed(self.events):
+            if event.kind in ("connected", "subscribed"):
+                return "connected"
+            if event.kind in ("disconnected", "reconnecting", "silent"):
+                return f"[yellow]{event.kind}[/yellow]"
+        return "connecting"
+
+    def _take_feed_events(self) -> None:
+        """Feed events (reconnects, refusals) into the errors screen's list, and as
+        notifications; a refused token becomes LOG IN AGAIN on every screen."""
         drain = getattr(self.feed, "events", None)
         if not callable(drain):
             return
         for event in drain():
+            self.events.append(event)
             if event.kind == "auth":
                 self.login_needed = event.message
                 self.notify(event.message, title="Log in again", severity="error", timeout=30)
             elif event.kind in ("disconnected", "silent", "error"):
                 self.notify(event.message, title=f"Feed {event.kind}", severity="warning")
-            elif event.kind in ("connected", "subscribed"):
-                self.notify(event.message, title=f"Feed {event.kind}")
+        del self.events[:-MAX_EVENTS]
+
+    # -- actions -------------------------------------------------------------------------
+    def action_toggle_price(self) -> None:
+        """Switch every screen between last traded and average traded price."""
+        self.basis = toggle(self.basis)
+        self.refresh_view()
+        shown = "last traded price" if self.basis == "last" else "average traded price (VWAP)"
+        self.notify(f"Prices: {shown}", timeout=2)
+
+    def action_export(self) -> None:
+        """Write the data on view to `<data_dir>/exports/` as CSV."""
+        screen = self.screen
+        if not isinstance(screen, OptuiScreen):
+            return
+        rows = screen.export_rows()
+        if not rows:
+            self.notify("Nothing to export on this screen yet", severity="warning")
+            return
+        try:
+            path = export_view(rows, self.settings.data_dir / "exports", screen.NAME, self.clock())
+        except OSError as exc:
+            self.notify(f"Export failed: {exc}", severity="error")
+            return
+        self.notify(f"Exported {len(rows):,} rows to {path}", title="Export", timeout=8)
+
+
+MAX_EVENTS = 5000
+"""Feed events kept for the errors screen (oldest dropped first)."""
+
+
+def _previous_oi(feed: Feed) -> dict[int, int] | None:
+    """Previous close OI per token where the source knows it (the demo does)."""
+    if isinstance(feed, DemoFeed):
+        tokens, oi = feed.market.previous_close_oi()
+        return {int(t): int(o) for t, o in zip(tokens.tolist(), oi.tolist(), strict=True)}
+    known = getattr(feed, "previous_oi", None)
+    return known() if callable(known) else None
 
 
 def create_app(settings: Settings, clock: Clock = time.time, feed: Feed | None = None) -> OptuiApp:

@@ -32,20 +32,30 @@ def _signed(value: float, suffix: str = "") -> Text:
 class IndexBoard(DataTable[Text | str]):
     """One row per index; cells are updated in place from market snapshots."""
 
-    def __init__(self, universe: Universe, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
-        rows = np.flatnonzero(universe.kind == int(Kind.INDEX))
-        self._tokens = universe.instrument_token[rows]
-        self._names = [universe.tradingsymbol[i] for i in rows]
+        self._tokens = np.zeros(0, dtype=np.uint32)
+        self._values: dict[int, dict[str, object]] = {}
 
     def on_mount(self) -> None:
         for column, width in zip(COLUMNS, WIDTHS, strict=True):
             self.add_column(column, key=column, width=width)
-        for token, name in zip(self._tokens.tolist(), self._names, strict=True):
+
+    def _layout(self, universe: Universe) -> None:
+        rows = np.flatnonzero(universe.kind == int(Kind.INDEX))
+        self._tokens = universe.instrument_token[rows]
+        for token, i in zip(self._tokens.tolist(), rows.tolist(), strict=True):
+            name = universe.tradingsymbol[i]
             self.add_row(name, *(Text("—", justify="right") for _ in COLUMNS[1:]), key=str(token))
 
-    def show(self, snapshot: MarketSnapshot) -> None:
+    def values(self) -> list[dict[str, object]]:
+        """The values on view, one row per index that has ticked (for the export key)."""
+        return [{"token": token, **values} for token, values in self._values.items()]
+
+    def show(self, universe: Universe, snapshot: MarketSnapshot) -> None:
         """Write the latest values of every index into the table."""
+        if not len(self._tokens):
+            self._layout(universe)
         at = snapshot.rows(self._tokens)
         for token, row in zip(self._tokens.tolist(), at.tolist(), strict=True):
             if row < 0:
@@ -61,6 +71,15 @@ class IndexBoard(DataTable[Text | str]):
                 "High": _price(float(tick["high"])),
                 "Low": _price(float(tick["low"])),
                 "Prev close": _price(close),
+            }
+            self._values[token] = {
+                "index": str(self.get_cell(str(token), "Index")),
+                "last": last,
+                "change": move,
+                "open": float(tick["open"]),
+                "high": float(tick["high"]),
+                "low": float(tick["low"]),
+                "close": close,
             }
             for column, value in values.items():
                 self.update_cell(str(token), column, value)

@@ -1,0 +1,51 @@
+"""What every screen is given on each refresh: one consistent view of the market and the app.
+
+The app builds a `ViewContext` a few times a second from one `MarketState` snapshot and hands
+it to the screen on view; screens compute what they show from it and nothing else, so a
+screen never reads the clock, the feed or the settings file on its own, and tests can build a
+context by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from optui.feed.kite_events import StreamEvent
+from optui.feed.state import MarketSnapshot
+from optui.feed.universe import Universe
+from optui.settings import PriceBasis, Settings
+
+__all__ = ["FeedInfo", "ViewContext"]
+
+
+@dataclass(frozen=True)
+class FeedInfo:
+    """The feed's health, as the header shows it."""
+
+    source: str
+    """DEMO, LIVE, REPLAY or ATTACHED."""
+    connection: str
+    """"connected", "reconnecting", "silent", "log in again", "simulated", "session closed" ..."""
+    ticks_per_s: float
+    newest_tick: float | None
+    """Wall-clock time the newest frame arrived (None before the first)."""
+    market_time: float | None
+    """Newest exchange timestamp seen (epoch seconds)."""
+    login_needed: str | None = None
+
+
+@dataclass(frozen=True)
+class ViewContext:
+    """One refresh's worth of input for a screen."""
+
+    now: float
+    snapshot: MarketSnapshot
+    universe: Universe
+    basis: PriceBasis
+    settings: Settings
+    feed: FeedInfo
+    previous_oi: Mapping[int, int] | None = None
+    """Previous session's closing OI per token, for change in OI (None when unknown)."""
+    events: Sequence[StreamEvent] = field(default_factory=tuple)
+    """Every feed event since the app started, oldest first."""
