@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         parents=[common],
     )
+    parser.add_argument(
+        "--attach",
+        action="store_true",
+        help="open the TUI on the store of a collector that runs elsewhere (read-only; "
+        "with --data-dir DIR for its data dir)",
+    )
     parser.set_defaults(run=run_tui)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     for command in COMMANDS:
@@ -181,6 +187,10 @@ def run_tui(args: argparse.Namespace) -> int:
     # headless `optui collect` should not pay for a UI they never show.
     from optui.tui.app import run_app  # noqa: PLC0415
 
+    if getattr(args, "attach", False):
+        from optui.feed.attach import AttachedFeed  # noqa: PLC0415
+
+        return run_app(settings, feed=AttachedFeed(settings))
     return run_app(settings, getattr(args, "config", None))
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
+from datetime import date, datetime
 
 from optui.commands import iso_date
-from optui.settings import SettingsError
+from optui.settings import Settings, SettingsError
 from optui.stop_flag import StopFlag, stop_on_signals
 
 __all__ = ["add_arguments", "run"]
@@ -24,6 +24,11 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date", metavar="DATE", type=iso_date, required=True, help="IST date")
     parser.add_argument("--collector", metavar="ID", help="only this collector's ticks")
+    parser.add_argument(
+        "--headless",
+        action="store_true",
+        help="print progress instead of opening the TUI (the default when not on a terminal)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     speed = settings.demo.speed
+    if not args.headless and sys.stdout.isatty():
+        return _run_in_tui(settings, args.date, speed, args.collector)
     try:
         source = ReplaySource(
             archive_root(settings), args.date, speed=speed, collector=args.collector
@@ -60,3 +67,18 @@ def run(args: argparse.Namespace) -> int:
     if terminal:
         print()
     return 0
+
+
+def _run_in_tui(settings: Settings, day: date, speed: float, collector: str | None) -> int:
+    """The TUI on a past day: every screen as it was, at `speed` times the day's pace."""
+    from optui.feed.replay import NoDataError, ReplayFeed  # noqa: PLC0415
+    from optui.store.locations import archive_root  # noqa: PLC0415
+    from optui.tui.app import run_app  # noqa: PLC0415
+
+    try:
+        feed = ReplayFeed(
+            archive_root(settings), day, settings.underlyings, speed=speed, collector=collector
+        )
+    except NoDataError as exc:
+        raise SettingsError(str(exc)) from None
+    return run_app(settings, feed=feed)

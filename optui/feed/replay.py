@@ -8,14 +8,15 @@ engine (and the TUI) see the bytes they saw live, paced by the original receive 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 
 import numpy as np
 
 from optui.feed.codec import encode
+from optui.feed.universe import Universe
 
-__all__ = ["NoDataError", "ReplaySource"]
+__all__ = ["NoDataError", "ReplayFeed", "ReplaySource"]
 
 
 class NoDataError(LookupError):
@@ -71,4 +72,45 @@ class ReplaySource:
 
     def instruments(self) -> None:
         """A replay re-reads what is archived: it adds no instruments list."""
+        return None
+
+
+class ReplayFeed:
+    """A replay for the TUI: the archived day's frames with that day's instruments, so every
+    screen works on a past day as it did live."""
+
+    label = "REPLAY"
+
+    def __init__(
+        self,
+        root: str,
+        day: date,
+        underlyings: Sequence[str],
+        *,
+        speed: float = 1.0,
+        collector: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        from optui.kite.instruments import conform, universe_from_instruments  # noqa: PLC0415
+        from optui.store.instruments import read_instruments  # noqa: PLC0415
+
+        self.source = ReplaySource(root, day, speed=speed, collector=collector, clock=clock)
+        table = read_instruments(root, day)
+        if table is None:
+            raise NoDataError(
+                f"the archive in {root} has ticks for {day.isoformat()} but no instruments list "
+                "for it, so the screens cannot tell what the tokens are; "
+                "`optui replay --headless` still replays the ticks"
+            )
+        self.session = day
+        self.universe: Universe = universe_from_instruments(conform(table), day, underlyings)
+
+    def poll(self) -> list[bytes]:
+        return self.source.poll()
+
+    @property
+    def finished(self) -> bool:
+        return self.source.finished
+
+    def instruments(self) -> None:
         return None

@@ -117,6 +117,12 @@ class OptuiApp(App[int]):
 
     def title_text(self) -> str:
         """What is on screen: the source and its session."""
+        label = getattr(self.feed, "label", None)
+        if label in ("REPLAY", "ATTACHED"):
+            day = getattr(self.feed, "session", None)
+            what = "Replay" if label == "REPLAY" else f"Attached to {self.settings.data_dir}"
+            on = f" · session {day:%a %d %b %Y}" if isinstance(day, date) else ""
+            return f"{what}{on} · {len(self.feed.universe):,} instruments"
         if not isinstance(self.feed, DemoFeed):
             listed = self.feed.instruments()
             day = f" · session {listed[0]:%a %d %b %Y}" if listed else ""
@@ -260,9 +266,14 @@ def create_app(settings: Settings, clock: Clock = time.time, feed: Feed | None =
     return OptuiApp(settings, feed, clock)
 
 
-def run_app(settings: Settings, config_path: Path | None = None) -> int:
-    """Run the TUI until the user quits; the exit code for the shell."""
-    feed: Feed | None = None
+def run_app(settings: Settings, config_path: Path | None = None, feed: Feed | None = None) -> int:
+    """Run the TUI until the user quits; the exit code for the shell. `feed` (a replay, a
+    collector attached to) takes the place of the source the settings name."""
+    if feed is not None:
+        log_to_file(settings.log_dir)
+        app = create_app(settings, feed=feed)
+        app.run()
+        return app.return_code or 0
     if settings.source == "replay":
         print(
             "optui: error: the TUI shows the demo market or live Kite; replay an archived day "

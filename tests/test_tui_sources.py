@@ -1,0 +1,128 @@
+"""The TUI on the other sources: a collector's store (`optui --attach`) and a past day
+(`optui replay`). Real collectors, real LMDB and Parquet; waits are on conditions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from optui.commands.collect import CollectOptions, collect
+from optui.feed.attach import AttachedFeed
+from optui.feed.demo import DemoFeed
+from optui.feed.replay import ReplayFeed
+from optui.settings import Settings, SettingsError, load_settings
+from optui.store.archive import read_ticks
+from optui.store.journal import writer_info
+from optui.store.locations import archive_root, journal_dir
+from optui.tui.app import OptuiApp, create_app
+
+FAST = {"demo.speed": "120", "demo.instruments": "600"}
+
+
+def settings_for(home: Path) -> Settings:
+    return load_settings(
+        overrides={
+            "data_dir": str(home / "data"),
+            "log_dir": str(home / "log"),
+            "cache_dir": str(home / "cache"),
+            **FAST,
+        }
+    )
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)  # poll interval of a bounded wait
+
+
+async def until(pilot: Pilot[Any], predicate: Callable[[], bool]) -> None:
+    for _ in range(1500):  # bounded: re-checked every 20 ms
+        if predicate():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def header(app: OptuiApp) -> str:
+    app.refresh_view()
+    return str(app.screen.query_one(".app-header").render())
+
+
+@pytest.fixture
+def running_collector(tmp_path: Path) -> Iterator[Settings]:
+    """`optui collect` on the demo market in another process, as a user would run it."""
+    settings = settings_for(tmp_path)
+    env = {**os.environ, "OPTUI_DEMO__SPEED": "120", "OPTUI_DEMO__INSTRUMENTS": "600"}
+    command = [sys.executable, "-m", "optui", "collect", "--data-dir", str(settings.data_dir)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: writer_info(journal_dir(settings)) is not None)
+        wait_until((archive_root_path(settings) / "instruments").is_dir)
+        yield settings
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def archive_root_path(settings: Settings) -> Path:
+    return Path(archive_root(settings))
+
+
+async def test_attach_follows_a_running_collector_read_only(running_collector: Settings) -> None:
+    settings = running_collector
+    feed = AttachedFeed(settings)
+    app = create_app(settings, feed=feed)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.state.snapshot().packets > 0)
+        first = app.state.snapshot().packets
+        # The collector keeps committing; the viewer keeps up with it.
+        await until(pilot, lambda: app.state.snapshot().packets > first)
+        assert "ATTACHED" in header(app)
+        assert "Attached to" in app.title_text()
+        assert feed.journal.readonly
+        await pilot.press("q")
+    feed.close()
+
+
+def test_attach_without_a_store_says_how_to_start_one(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="optui collect"):
+        AttachedFeed(settings_for(tmp_path))
+
+
+async def test_replay_opens_a_past_day_in_the_tui(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    feeds: list[DemoFeed] = []
+
+    def source() -> DemoFeed:
+        feeds.append(DemoFeed(settings))
+        return feeds[0]
+
+    assert collect(settings, source, CollectOptions(duration=0.6)) == 0
+    table = read_ticks(archive_root(settings), date(2000, 1, 1), date(2100, 1, 1))
+    day = sorted(set(read_days(table)))[0]
+    feed = ReplayFeed(archive_root(settings), day, settings.underlyings, speed=1000.0)
+    app = create_app(settings, feed=feed)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: feed.finished and app.state.snapshot().packets == len(table))
+        assert "REPLAY" in header(app)
+        await pilot.press("q")
+
+
+def read_days(table: Any) -> list[date]:
+    from datetime import datetime  # noqa: PLC0415
+
+    from optui.feed.calendar import IST  # noqa: PLC0415
+
+    stamps = table.column("received").cast("int64").to_pylist()
+    return [datetime.fromtimestamp(ns / 1e9, IST).date() for ns in stamps[:1]]
