@@ -271,7 +271,10 @@ def test_a_full_disk_stops_the_collector_with_a_clear_error_and_keeps_what_was_c
         f"ulimit -f 8192; exec {sys.executable} -m optui collect --data-dir {data_dir} "
         "--duration 60"
     )
-    env = {**os.environ, "OPTUI_DEMO__SPEED": "120", "OPTUI_DEMO__INSTRUMENTS": "600"}
+    # 20x: about 2 MB of frames a second, so the first commits fit under the 8 MiB limit even
+    # when a loaded machine delays the first poll by a second or two (at 120x one late poll
+    # alone overflowed it and nothing was committed at all).
+    env = {**os.environ, "OPTUI_DEMO__SPEED": "20", "OPTUI_DEMO__INSTRUMENTS": "600"}
     result = subprocess.run(
         ["bash", "-c", command], capture_output=True, text=True, env=env, timeout=120, check=False
     )
