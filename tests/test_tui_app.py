@@ -109,11 +109,3 @@ def test_kite_without_a_login_says_how_to_log_in(capsys: pytest.CaptureFixture[s
     )
     assert run_app(settings) == 5
     assert "optui login" in capsys.readouterr().err
-
-
-def test_snapshot_of_the_breadth_screen(snap_compare: Any) -> None:
-    async def on_breadth(pilot: Pilot[Any]) -> None:
-        await pilot.press("4")
-        await until_ticked(pilot)
-
-    assert snap_compare(frozen_app(), terminal_size=(110, 24), run_before=on_breadth)

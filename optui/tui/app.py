@@ -179,7 +179,9 @@ class OptuiApp(App[int]):
     def refresh_view(self) -> None:
         """Redraw the screen on view from one snapshot (a timer calls this)."""
         screen = self.screen
-        if isinstance(screen, OptuiScreen):
+        # Right after a mode switch the new screen may not be composed yet, and at exit it is
+        # being taken down: show only a mounted screen of a running app.
+        if isinstance(screen, OptuiScreen) and screen.is_mounted and self.is_running:
             ctx = self.context()
             with self.batch_update():
                 screen.show(ctx)

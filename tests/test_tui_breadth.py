@@ -1,0 +1,406 @@
+"""The breadth screen on the seeded demo market with a frozen clock: the board shows exactly
+what `optui.analytics.breadth` computes, the A/D bars are proportional, the heat strip is in
+the analytics' order, the cursor picks the movers, and prices follow the basis."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from datetime import time as dt_time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.text import Text
+from textual.coordinate import Coordinate
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from optui.analytics.breadth import IndexBreadth, breadth, heat_strip
+from optui.feed import reference
+from optui.feed.calendar import IST
+from optui.feed.simulator import DemoMarket
+from optui.feed.universe import Kind
+from optui.settings import load_settings
+from optui.store.archive import Roller
+from optui.store.day_series import daily_volumes
+from optui.store.journal import Journal
+from optui.tui.app import OptuiApp, create_app
+from optui.tui.screens.breadth import BreadthScreen, load_volumes
+from optui.tui.widgets.ad_bar import AD_STYLES, ad_bar, bar_widths
+from optui.tui.widgets.breadth_table import AD_BAR_WIDTH
+from optui.tui.widgets.heat_strip import HeatStrip, sector_label, strip_lines
+
+# Friday 20 Nov 2026, 11:00 IST: inside market hours of a trading day.
+FROZEN = datetime(2026, 11, 20, 11, 0, tzinfo=IST).timestamp()
+PREVIOUS_DAY = date(2026, 11, 19)
+NIFTY = "256265"
+BANK = "260105"
+
+
+def frozen_app(**overrides: Any) -> OptuiApp:
+    return create_app(load_settings(overrides=overrides), clock=lambda: FROZEN)
+
+
+async def until(pilot: Pilot[Any], predicate: Any, what: str) -> None:
+    """Wait on a condition (re-checked every 20 ms, at most 10 s), then redraw."""
+    for _ in range(500):
+        if predicate():
+            break
+        await pilot.pause(0.02)
+    else:
+        raise AssertionError(f"timed out waiting for {what}")
+    app = pilot.app
+    assert isinstance(app, OptuiApp)
+    app.refresh_view()
+    await pilot.pause()
+
+
+async def on_breadth(pilot: Pilot[Any]) -> BreadthScreen:
+    """Open the breadth screen once the feed has ticked and the volume history is read."""
+    app = pilot.app
+    assert isinstance(app, OptuiApp)
+    await until(pilot, lambda: app.state.snapshot().packets > 0, "the first ticks")
+    await pilot.press("4")
+    await until(pilot, lambda: isinstance(app.screen, BreadthScreen), "the breadth screen")
+    screen = app.screen
+    assert isinstance(screen, BreadthScreen)
+    await until(pilot, lambda: screen.volumes is not None, "the volume history")
+    return screen
+
+
+def analytics(app: OptuiApp, average_volume: dict[int, float] | None = None) -> dict[str, Any]:
+    """The analytics on the app's current snapshot, by index name."""
+    return {
+        b.index: b
+        for b in breadth(app.feed.universe, app.state.snapshot(), average_volume=average_volume)
+    }
+
+
+def cell(table: DataTable[Any], row: str, column: str) -> str:
+    return str(table.get_cell(row, column))
+
+
+def fmt_signed(value: float | None, suffix: str = "") -> str:
+    return "—" if value is None else f"{value:+,.2f}{suffix}"
+
+
+async def test_the_board_bars_heat_strip_and_export_are_the_analytics() -> None:
+    app = frozen_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await on_breadth(pilot)
+        table: DataTable[Any] = screen.query_one("#indices", DataTable)
+        expected = analytics(app)
+        assert set(expected) == set(reference.index_members())
+        for name, b in expected.items():
+            key = str(b.token)
+            assert cell(table, key, "Index") == name
+            assert cell(table, key, "Last") == f"{b.level:,.2f}"
+            assert cell(table, key, "Change") == fmt_signed(b.change)
+            assert cell(table, key, "Chg %") == fmt_signed(b.change_pct, "%")
+            assert cell(table, key, "Adv") == str(b.advances)
+            assert cell(table, key, "Dec") == str(b.declines)
+            assert cell(table, key, "Unch") == str(b.unchanged)
+            assert cell(table, key, "No data") == str(b.no_data)
+            ratio = "all ↑" if b.ad_ratio is None and b.advances else f"{b.ad_ratio:.2f}"
+            assert cell(table, key, "A/D") == ratio
+            assert cell(table, key, "Above VWAP") == f"{100 * b.above_vwap_share:.0f}%"
+            assert cell(table, key, "Vol ratio") == "—"  # no archived days in this data dir
+        # Every index of the feed is on the board; those without members show level and move.
+        universe = app.feed.universe
+        indices = np.flatnonzero(universe.kind == int(Kind.INDEX))
+        assert table.row_count == len(indices)
+        vix = next(i for i in indices.tolist() if universe.tradingsymbol[i] == "INDIA VIX")
+        vix_key = str(int(universe.instrument_token[vix]))
+        snapshot = app.state.snapshot()
+        at = snapshot.row(int(universe.instrument_token[vix]))
+        assert at is not None
+        assert cell(table, vix_key, "Last") == f"{float(snapshot.ticks['last_price'][at]):,.2f}"
+        assert cell(table, vix_key, "Adv") == "—" and cell(table, vix_key, "A/D bar") == ""
+        # Broad index first, then the sectors, then the indices without members.
+        assert table.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value == NIFTY
+        note = str(screen.query_one("#breadth-note").render())
+        assert note.startswith("Vol×: no previous days archived yet")
+
+        # The A/D bars: each part as wide as its share of the members.
+        seen_mixed = False
+        for b in expected.values():
+            bar = table.get_cell(str(b.token), "A/D bar")
+            assert isinstance(bar, Text) and bar.cell_len == AD_BAR_WIDTH
+            up, flat, down = green_red(bar)
+            assert up + flat + down == AD_BAR_WIDTH  # every member has data in the demo
+            for part, n in ((up, b.advances), (flat, b.unchanged), (down, b.declines)):
+                assert abs(part - AD_BAR_WIDTH * n / b.members) < 1
+            seen_mixed |= bool(b.advances and b.declines)
+        assert seen_mixed  # the demo has an index with both, so the split is really tested
+
+        # The heat strip: sectors in the analytics' order, strongest first.
+        strip = screen.query_one(HeatStrip)
+        order = heat_strip(expected.values())
+        assert [c.index for c in strip.cells] == [c.index for c in order]
+        assert "NIFTY 50" not in [c.index for c in strip.cells]
+        changes = [c.change_pct for c in strip.cells]
+        assert all(c is not None for c in changes)
+        assert changes == sorted(changes, reverse=True)  # type: ignore[type-var]
+        # What is drawn is in that order too.
+        drawn = strip.render()
+        assert isinstance(drawn, Text)
+        positions = [drawn.plain.index(f" {sector_label(c.index)} ") for c in strip.cells]
+        assert positions == sorted(positions)
+
+        # Export: the board, then the selected index's movers.
+        rows = screen.export_rows()
+        board = [r for r in rows if r["table"] == "index"]
+        assert len(board) == table.row_count
+        for row in board:
+            b = expected.get(str(row["index"]))
+            if b is None:
+                assert row["members"] == 0
+                continue
+            assert row["level"] == b.level and row["advances"] == b.advances
+            assert row["declines"] == b.declines and row["ad_ratio"] == b.ad_ratio
+            assert row["above_vwap_share"] == b.above_vwap_share
+        movers = [r for r in rows if r["table"] != "index"]
+        nifty = expected["NIFTY 50"]
+        assert [r["symbol"] for r in movers] == [m.symbol for m in (*nifty.gainers, *nifty.losers)]
+        assert all(r["price_basis"] == "last" for r in movers)
+
+        await pilot.press("x")
+        await pilot.pause()
+        exports = list((app.settings.data_dir / "exports").glob("breadth-*.csv"))
+        assert len(exports) == 1
+        with exports[0].open(encoding="utf-8") as handle:
+            written = list(csv.DictReader(handle))
+        assert len(written) == len(rows)
+        assert written[0]["index"] == "NIFTY 50"
+
+
+def green_red(bar: Text) -> tuple[int, int, int]:
+    """Cells of the advance, unchanged and decline parts of a drawn bar."""
+    widths = dict.fromkeys(("green", "bright_black", "red"), 0)
+    for span in bar.spans:
+        if str(span.style) in widths:
+            widths[str(span.style)] += span.end - span.start
+    return widths["green"], widths["bright_black"], widths["red"]
+
+
+def test_a_bar_draws_each_part_in_its_colour() -> None:
+    bar = ad_bar(advances=6, unchanged=2, declines=3, no_data=1, width=12)
+    assert bar.plain == "█" * 11 + "·"
+    styles = [str(span.style) for span in bar.spans]
+    assert styles == [style for _, style in AD_STYLES]
+    assert [span.end - span.start for span in bar.spans] == [6, 2, 3, 1]
+    assert ad_bar(0, 0, 0, 0, 5).plain == " " * 5
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=200), min_size=1, max_size=4),
+    st.integers(min_value=0, max_value=40),
+)
+def test_bar_widths_add_up_and_follow_the_counts(counts: list[int], width: int) -> None:
+    widths = bar_widths(counts, width)
+    total = sum(counts)
+    if total == 0 or width == 0:
+        assert widths == tuple(0 for _ in counts)
+        return
+    assert sum(widths) == width
+    nonzero = sum(1 for c in counts if c)
+    for n, w in zip(counts, widths, strict=True):
+        # Within a cell of the exact share, give or take the cells lent to small parts.
+        assert abs(w - width * n / total) < max(nonzero, 1)
+        if n == 0:
+            assert w == 0
+        elif width >= len(counts):
+            assert w >= 1  # a lone decliner is never invisible
+
+
+def test_bar_widths_refuse_negative_counts() -> None:
+    with pytest.raises(ValueError, match="0 or more"):
+        bar_widths([1, -1], 10)
+
+
+def test_a_narrow_strip_wraps_between_cells_never_inside_one() -> None:
+    from optui.analytics.breadth import SectorHeat  # noqa: PLC0415
+
+    cells = [SectorHeat(f"NIFTY S{i}", 1.5 - i, 1, 0) for i in range(9)]
+    lines = strip_lines(cells, 30)
+    assert len(lines) > 1 and all(line.cell_len <= 30 for line in lines)
+    joined = " ".join(line.plain for line in lines)
+    for c in cells:
+        assert f" {sector_label(c.index)} {c.change_pct:+.2f}% " in joined
+
+
+async def test_the_cursor_picks_the_movers_and_their_prices_follow_the_basis() -> None:
+    app = frozen_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await on_breadth(pilot)
+        gainers: DataTable[Any] = screen.query_one("#gainers", DataTable)
+        losers: DataTable[Any] = screen.query_one("#losers", DataTable)
+        expected = analytics(app)
+        nifty = expected["NIFTY 50"]
+        assert [cell(gainers, str(i), "Symbol") for i in range(5)] == [
+            m.symbol for m in nifty.gainers
+        ]
+        assert [cell(losers, str(i), "Symbol") for i in range(5)] == [
+            m.symbol for m in nifty.losers
+        ]
+        top = nifty.gainers[0]
+        assert cell(gainers, "0", "Price") == f"{top.last:,.2f}"
+        assert cell(gainers, "0", "Chg %") == f"{top.change_pct:+,.2f}%"
+
+        # Down the board to NIFTY BANK: its movers replace NIFTY 50's.
+        table: DataTable[Any] = screen.query_one("#indices", DataTable)
+        table.focus()
+        while table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value != BANK:
+            await pilot.press("down")
+        await pilot.pause()
+        bank = expected["NIFTY BANK"]
+        assert screen.selected == BANK
+        shown = [cell(gainers, str(i), "Symbol") for i in range(5)]
+        assert shown == [m.symbol for m in bank.gainers] + [""] * (5 - len(bank.gainers))
+        assert [cell(losers, str(i), "Symbol") for i in range(5)] == [""] * 5  # all advanced
+        title = screen.query_one("#movers .movers-title").render()
+        assert "NIFTY BANK" in str(title)
+
+        # The price toggle: movers' prices follow it, index levels stay levels.
+        level = cell(table, NIFTY, "Last")
+        table.move_cursor(row=0)  # back to NIFTY 50
+        await pilot.pause()
+        await pilot.press("p")
+        await pilot.pause()
+        assert app.basis == "average"
+        snapshot = app.state.snapshot()
+        differ = 0
+        for slot, mover in enumerate(analytics(app)["NIFTY 50"].gainers):
+            at = snapshot.row(mover.token)
+            assert at is not None
+            average = float(snapshot.ticks["average_traded_price"][at])
+            assert average > 0
+            assert cell(gainers, str(slot), "Price") == f"{average:,.2f}"
+            differ += f"{average:,.2f}" != f"{mover.last:,.2f}"
+        assert differ  # the toggle really changed what is shown
+        assert cell(table, NIFTY, "Last") == level  # an index has no average: its level stays
+        assert "average price" in str(screen.query_one("#movers .movers-title").render())
+
+
+async def test_the_board_is_computed_again_with_new_ticks_at_most_once_a_second() -> None:
+    app = frozen_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await on_breadth(pilot)
+        table: DataTable[Any] = screen.query_one("#indices", DataTable)
+        wall = [1e9]
+        screen.wall_clock = lambda: wall[0]
+
+        async def nifty_moves_to(level: float) -> None:
+            snapshot = app.state.snapshot()
+            at = snapshot.row(int(NIFTY))
+            assert at is not None
+            tick = snapshot.ticks[at : at + 1].copy()
+            tick["last_price"] = level
+            app.state.update(tick, received=FROZEN)
+            app.refresh_view()
+            await pilot.pause()
+
+        await nifty_moves_to(25_000.0)
+        assert cell(table, NIFTY, "Last") == "25,000.00"
+        wall[0] += 0.5
+        await nifty_moves_to(25_100.0)
+        assert cell(table, NIFTY, "Last") == "25,000.00"  # too soon: the board waits
+        wall[0] += 0.5
+        app.refresh_view()
+        await pilot.pause()
+        assert cell(table, NIFTY, "Last") == "25,100.00"  # a second on: the latest ticks
+        computed = screen.breadths
+        wall[0] += 10.0
+        app.refresh_view()
+        await pilot.pause()
+        assert screen.breadths is computed  # no new ticks: nothing computed again
+
+
+# -- volume against previous days ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Archived:
+    data_dir: Path
+    stock_tokens: list[int]
+
+
+@pytest.fixture(scope="module")
+def archived_day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archived]:
+    """A data dir whose archive holds the demo's previous session up to 11:05 IST."""
+    data_dir = tmp_path_factory.mktemp("breadth_data")
+    market = DemoMarket(7, PREVIOUS_DAY, tick_interval=120.0)
+    end = datetime(2026, 11, 19, 11, 5, tzinfo=IST).timestamp()
+    with Journal(tmp_path_factory.mktemp("journal"), sync=False) as journal:
+        t = float(market.open_epoch)
+        while t <= end:
+            frames = market.advance_to(t)
+            if frames:
+                received = int(t * 1e9)
+                journal.append_many(frames, [received + i for i in range(len(frames))])
+            t += 60.0
+        Roller(journal, data_dir / "archive", "c1").roll()
+    universe = market.instruments
+    members = {s for symbols in reference.index_members().values() for s in symbols}
+    tokens = [
+        int(universe.instrument_token[i])
+        for i in np.flatnonzero(universe.kind == int(Kind.EQUITY)).tolist()
+        if universe.tradingsymbol[i] in members
+    ]
+    yield Archived(data_dir, tokens)
+
+
+def test_load_volumes_reads_the_days_before_today_as_of_the_time(archived_day: Archived) -> None:
+    settings = load_settings(overrides={"data_dir": str(archived_day.data_dir)})
+    history = load_volumes(settings, date(2026, 11, 20), dt_time(11, 0), archived_day.stock_tokens)
+    assert history.days == 1 and history.error is None
+    root = str(archived_day.data_dir / "archive")
+    direct = daily_volumes(root, [PREVIOUS_DAY], archived_day.stock_tokens, until=dt_time(11, 0))
+    assert history.average == direct.average() and history.average
+    # Today itself is never its own history.
+    assert load_volumes(settings, PREVIOUS_DAY, None, archived_day.stock_tokens).days == 0
+
+
+async def test_volume_against_previous_days_from_the_archive(archived_day: Archived) -> None:
+    app = frozen_app(data_dir=str(archived_day.data_dir))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await on_breadth(pilot)
+        assert screen.volumes is not None and screen.volumes.days == 1
+        average = daily_volumes(
+            str(archived_day.data_dir / "archive"),
+            [PREVIOUS_DAY],
+            archived_day.stock_tokens,
+            until=dt_time(11, 0),
+        ).average()
+        expected: dict[str, IndexBreadth] = analytics(app, average)
+        table: DataTable[Any] = screen.query_one("#indices", DataTable)
+        for b in expected.values():
+            assert b.volume_ratio is not None
+            assert cell(table, str(b.token), "Vol ratio") == f"{b.volume_ratio:.2f}"
+        gainers: DataTable[Any] = screen.query_one("#gainers", DataTable)
+        top = expected["NIFTY 50"].gainers[0]
+        assert top.volume_ratio is not None
+        assert cell(gainers, "0", "Vol ratio") == f"{top.volume_ratio:.2f}"
+        note = str(screen.query_one("#breadth-note").render())
+        assert "mean of 1 previous day up to 11:00" in note
+
+
+# -- snapshots -------------------------------------------------------------------------------
+
+
+async def _show_breadth(pilot: Pilot[Any]) -> None:
+    await on_breadth(pilot)
+
+
+def test_snapshot_at_80x24(snap_compare: Any) -> None:
+    assert snap_compare(frozen_app(), terminal_size=(80, 24), run_before=_show_breadth)
+
+
+def test_snapshot_at_120x40(snap_compare: Any) -> None:
+    assert snap_compare(frozen_app(), terminal_size=(120, 40), run_before=_show_breadth)
