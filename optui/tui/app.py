@@ -111,6 +111,7 @@ class OptuiApp(App[int]):
         self.basis: PriceBasis = settings.price
         self.events: list[StreamEvent] = []
         self.previous_oi = _previous_oi(feed)
+        self.atm_iv_history: dict[str, list[float]] | None = None
         self._stop = StopFlag()
         self.login_needed: str | None = None
         self.theme = "textual-light" if settings.theme == "light" else "textual-dark"
@@ -137,6 +138,7 @@ class OptuiApp(App[int]):
     def on_mount(self) -> None:
         self.sub_title = self.title_text()
         self.run_worker(self._pump, thread=True, exclusive=True, name="feed")
+        self.run_worker(self._load_iv_history, thread=True, name="iv-history")
         self.set_interval(REFRESH_INTERVAL_S, self.refresh_view)
         self.call_after_refresh(self.refresh_view)
 
@@ -145,6 +147,35 @@ class OptuiApp(App[int]):
         close = getattr(self.feed, "close", None)
         if callable(close):
             close()
+
+    def _load_iv_history(self) -> None:
+        """Past closing ATM IVs from the archive (cached after the first time), for the
+        chain's IV percentile and rank; nothing when there is no archive."""
+        from optui.feed.calendar import ist_date  # noqa: PLC0415
+        from optui.store.history import atm_iv_history  # noqa: PLC0415
+        from optui.store.locations import archive_root  # noqa: PLC0415
+
+        root = archive_root(self.settings)
+        if "://" not in root and not (Path(root) / "ticks").is_dir():
+            return
+        analytics = self.settings.analytics
+        history: dict[str, list[float]] = {}
+        for name in self.settings.underlyings:
+            try:
+                days = atm_iv_history(
+                    root,
+                    name,
+                    ist_date(self.clock()),
+                    cache_dir=self.settings.cache_dir,
+                    rate=analytics.rate,
+                    model=analytics.model,
+                    expiry_time=analytics.expiry_time,
+                )
+            except Exception as exc:  # history is a nicety: say so, keep the app running
+                self.call_from_thread(self.notify, f"IV history unavailable: {exc}")
+                return
+            history[name] = [d.atm_iv for d in days]
+        self.atm_iv_history = history
 
     def _pump(self) -> None:
         """Feed thread: run the engine until unmount; never touches widgets."""
@@ -174,6 +205,7 @@ class OptuiApp(App[int]):
             ),
             previous_oi=self.previous_oi,
             events=tuple(self.events),
+            atm_iv_history=self.atm_iv_history,
         )
 
     def refresh_view(self) -> None:

@@ -49,3 +49,6 @@ class ViewContext:
     """Previous session's closing OI per token, for change in OI (None when unknown)."""
     events: Sequence[StreamEvent] = field(default_factory=tuple)
     """Every feed event since the app started, oldest first."""
+    atm_iv_history: Mapping[str, Sequence[float]] | None = None
+    """Past closing ATM IVs per underlying from the archive, for IV percentile and rank
+    (None until loaded, or without an archive)."""
