@@ -109,3 +109,47 @@ def test_kite_without_a_login_says_how_to_log_in(capsys: pytest.CaptureFixture[s
     )
     assert run_app(settings) == 5
     assert "optui login" in capsys.readouterr().err
+
+
+async def test_the_command_palette_reaches_every_screen_by_name() -> None:
+    app = frozen_app()
+    async with app.run_test(size=(110, 30)) as pilot:
+        await until_ticked(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"open breadth")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        for _ in range(200):  # bounded wait for the mode switch
+            if app.current_mode == "breadth":
+                break
+            await pilot.pause(0.02)
+        assert app.current_mode == "breadth"
+        await pilot.press("ctrl+p")
+        await pilot.press(*"toggle last")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        for _ in range(200):
+            if app.basis == "average":
+                break
+            await pilot.pause(0.02)
+        assert app.basis == "average"
+
+
+async def test_a_feed_that_stops_is_shown_stale_on_every_screen() -> None:
+    clock = [FROZEN]
+    app = create_app(load_settings(), clock=lambda: clock[0])
+    async with app.run_test(size=(110, 30)) as pilot:
+        await until_ticked(pilot)
+        app._stop.set()  # the feed dies: no frame arrives from now on
+        for _ in range(200):
+            if not any(w.name == "feed" and w.is_running for w in app.workers):
+                break
+            await pilot.pause(0.02)
+        clock[0] += 30.0
+        for key in ("1", "2", "3", "4", "5"):
+            await pilot.press(key)
+            await pilot.pause()
+            app.refresh_view()
+            await pilot.pause()
+            text = str(app.screen.query_one(".app-header").render())
+            assert "STALE" in text and "age 30.0 s" in text, (key, text)
