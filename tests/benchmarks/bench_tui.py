@@ -47,6 +47,7 @@ async def _run_app(instruments: int, seconds: float) -> dict[str, Any]:
     app: OptuiApp = create_app(_settings(instruments))
     latencies: list[float] = []
     first_visits: list[float] = []
+    per_screen: dict[str, list[float]] = {key: [] for key in SCREEN_KEYS}
     async with app.run_test(size=(160, 48)) as pilot:
         for _ in range(3000):  # wait for the first ticks (bounded)
             if app.state.snapshot().packets:
@@ -63,9 +64,10 @@ async def _run_app(instruments: int, seconds: float) -> dict[str, Any]:
             app.refresh_view()  # what the next timer tick does: the screen shown with data
             await pilot.pause()
             # A screen's first visit composes and mounts it; later visits only switch to it.
-            (first_visits if i <= len(SCREEN_KEYS) else latencies).append(
-                time.perf_counter() - pressed
-            )
+            took = time.perf_counter() - pressed
+            (first_visits if i <= len(SCREEN_KEYS) else latencies).append(took)
+            if i > len(SCREEN_KEYS):
+                per_screen[key].append(took)
             await pilot.pause(2.0)  # a user reading the screen; the feed keeps running
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0
@@ -77,6 +79,9 @@ async def _run_app(instruments: int, seconds: float) -> dict[str, Any]:
         "key_to_screen_ms_median": round(1000 * statistics.median(latencies), 1),
         "key_to_screen_ms_worst": round(1000 * max(latencies), 1),
         "first_visit_ms_worst": round(1000 * max(first_visits), 1),
+        "key_to_screen_ms_median_by_key": {
+            key: round(1000 * statistics.median(v), 1) for key, v in per_screen.items() if v
+        },
         "screens_shown": len(latencies) + len(first_visits),
     }
 
