@@ -23,6 +23,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from optui.analytics.participants import COLUMNS as NSE_COLUMNS
 from optui.feed import reference
 from optui.feed.calendar import TradingCalendar
 
@@ -44,23 +45,9 @@ CATEGORIES: Final = (
     "Option Stock Call",
     "Option Stock Put",
 )
-COLUMNS: Final = (
-    "Client Type",
-    "Future Index Long",
-    "Future Index Short",
-    "Future Stock Long",
-    "Future Stock Short",
-    "Option Index Call Long",
-    "Option Index Put Long",
-    "Option Index Call Short",
-    "Option Index Put Short",
-    "Option Stock Call Long",
-    "Option Stock Put Long",
-    "Option Stock Call Short",
-    "Option Stock Put Short",
-    "Total Long Contracts",
-    "Total Short Contracts",
-)
+# NSE's columns, as the reader knows them (one list, so the demo's files and the reader
+# cannot drift apart).
+COLUMNS: Final = ("Client Type", *NSE_COLUMNS)
 # NSE's header pads two names with trailing spaces (files from May 2025 on); kept so a parser
 # written against the real files reads ours unchanged.
 _HEADER_PADDING: Final = {"Future Stock Short": 7, "Total Long Contracts": 6}
