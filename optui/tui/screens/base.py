@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer
 
 from optui.tui.context import ViewContext
 from optui.tui.header import AppHeader
+from optui.tui.widgets.key_bar import KeyBar
 
 __all__ = ["OptuiScreen", "Row"]
 
@@ -24,7 +24,7 @@ Row = dict[str, object]
 
 
 class OptuiScreen(Screen[None]):
-    """A screen of optui: header, body, footer."""
+    """A screen of optui: header, body, key bar."""
 
     NAME = "screen"
     """Short name for the export file and the command palette."""
@@ -32,7 +32,7 @@ class OptuiScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield AppHeader(classes="app-header")
         yield from self.body()
-        yield Footer()
+        yield KeyBar()
 
     def body(self) -> Iterable[Widget]:
         """The screen's own widgets."""
