@@ -70,7 +70,13 @@ async def on_participants(pilot: Pilot[Any]) -> ParticipantsScreen:
             break
         await pilot.pause(0.02)
         app.refresh_view()
+    # The files arrive from a worker: draw them once more and let the table lay itself out,
+    # so what is checked (and snapshotted) is the loaded day, whatever the timing.
+    app.refresh_view()
     await pilot.pause()
+    app.refresh_view()
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
     screen = app.screen
     assert isinstance(screen, ParticipantsScreen) and screen.data is not None
     return screen
