@@ -21,26 +21,25 @@ def iso_date(text: str) -> date:
 # argparse `type=` converters: the ArgumentTypeError text becomes the usage error message.
 
 
-def positive_seconds(text: str) -> float:
-    """A finite number of seconds above 0."""
+def _positive(text: str, what: str) -> float:
+    """A finite number above 0, or the usage error naming `what` was expected."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
     if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be {what} > 0, got {text!r}")
     return value
+
+
+def positive_seconds(text: str) -> float:
+    """A finite number of seconds above 0."""
+    return _positive(text, "a number of seconds")
 
 
 def positive_float(text: str) -> float:
     """A finite number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
-    return value
+    return _positive(text, "a number")
 
 
 def positive_int(text: str) -> int:
