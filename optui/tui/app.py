@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from textual.app import App
+from textual.app import App, ScreenStackError, UnknownModeError
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
@@ -210,9 +210,15 @@ class OptuiApp(App[int]):
 
     def refresh_view(self) -> None:
         """Redraw the screen on view from one snapshot (a timer calls this)."""
-        screen = self.screen
-        # Right after a mode switch the new screen may not be composed yet, and at exit it is
-        # being taken down: show only a mounted screen of a running app.
+        # At exit the screen stack empties before the last timer tick is cancelled, right
+        # after a mode switch the new screen may not be composed yet: show only a mounted
+        # screen of a running app.
+        if not self.is_running:
+            return
+        try:
+            screen = self.screen
+        except (ScreenStackError, UnknownModeError):
+            return
         if isinstance(screen, OptuiScreen) and screen.is_mounted and self.is_running:
             ctx = self.context()
             with self.batch_update():

@@ -157,7 +157,7 @@ class PremiumScreen(OptuiScreen):
     def _sample_in_background(self) -> None:
         """Keep recording while another screen is on view (the app only refreshes the screen
         on view)."""
-        if not self.is_running or self.recorder is None or self.app.screen is self:
+        if not self.is_running or self.recorder is None or self.is_current:
             return
         context = getattr(self.app, "context", None)
         if callable(context):
