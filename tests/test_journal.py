@@ -595,6 +595,6 @@ def test_a_new_journal_appears_whole_even_after_a_writer_died_creating_it(
             names = {bytes(key) for key, _ in txn.cursor()}
     finally:
         env.close()
-    assert names == {b"frames", b"meta", b"latest"}
+    assert names == {b"frames", b"meta", b"latest", b"events"}
     with Journal(path, readonly=True) as reader:
         assert reader.stats().frames == 0

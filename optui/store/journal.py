@@ -7,7 +7,7 @@ commits, because the environment runs with ``sync`` and ``metasync`` on. Nothing
 on the write path: decoding happens in the engine's market state and, for readers, in
 `Journal.latest`.
 
-Layout: one LMDB environment per journal folder, with three named databases:
+Layout: one LMDB environment per journal folder, with four named databases:
 
 ``frames``
     key = big-endian (received ns, sequence number), 16 bytes, so byte order is time order
@@ -19,6 +19,10 @@ Layout: one LMDB environment per journal folder, with three named databases:
     one value: the latest tick per instrument as of some frame, written by the engine about
     once a second. `latest` adds the few frames after it, so one read gives the exact
     current market.
+``events``
+    what went wrong and what optui did (`optui.events.Event` as JSON), keyed like frames
+    by (event time ns, sequence number), so a TUI attached to a collector sees its events.
+    Journals made before events existed get it when a writer next opens them.
 
 Concurrency: one writer (an flock, `optui.store.lock`) and any number of readers, in this
 or other processes. Readers open a fresh read transaction per call, so they see every commit
@@ -51,11 +55,13 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, TypeAlias, TypeVar
+from typing import Final, NamedTuple, TypeAlias, TypeVar
 
 import lmdb
+import msgspec
 import numpy as np
 
+from optui.events import Event, decode_event, encode_event
 from optui.feed.codec import TICK_DTYPE, Ticks, decode, empty_ticks
 from optui.feed.state import MarketState
 from optui.store.lock import JournalError, JournalLockedError, WriterLock, describe_writer
@@ -69,6 +75,7 @@ __all__ = [
     "JournalLockedError",
     "JournalStats",
     "Latest",
+    "StoredEvent",
     "make_key",
     "split_key",
     "writer_info",
@@ -86,6 +93,7 @@ _FRAMES: Final = b"frames"
 _META: Final = b"meta"
 _LATEST: Final = b"latest"
 _LATEST_VALUE: Final = b"ticks"
+_EVENTS: Final = b"events"
 # The journal's own meta values; `set_meta` refuses names in this namespace.
 _RESERVED: Final = "journal."
 _FORMAT_NAME: Final = b"journal.format"
@@ -141,6 +149,14 @@ def writer_info(path: Path) -> str | None:
     """Who is writing the journal at `path` (pid, writer id, host, since when), or None
     when no writer is running. Takes no lock a writer would notice."""
     return describe_writer(Path(path))
+
+
+class StoredEvent(NamedTuple):
+    """An event as the journal holds it, with its key (pass it as `after` to read on):
+    big-endian (sequence number, event time ns), so keys are in the order stored."""
+
+    key: FrameKey
+    event: Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +393,69 @@ class Journal:
 
         with self._write_mutex:
             return self._write(run, "roll frames out of")
+
+    def append_events(self, events: Sequence[Event]) -> list[FrameKey]:
+        """Store `events` in one transaction (durable when this returns, sync on); their
+        keys. Events are few (`optui.events.EventLog` groups repeats), so one commit per
+        batch is cheap."""
+        self._check_open()
+        if self._readonly:
+            raise JournalError(f"the journal at {self._path} is open read-only: no events")
+        if not events:
+            return []
+        values = [encode_event(event) for event in events]
+        shared = self._shared
+
+        def put(txn: lmdb.Transaction[bytes]) -> list[FrameKey]:
+            db = shared.events
+            if db is None:
+                raise JournalError(f"the journal at {self._path} has no events database")
+            cursor = txn.cursor(db=db)
+            last_seq = _KEY.unpack(bytes(cursor.key()))[0] if cursor.last() else 0
+            keys = []
+            for offset, (event, value) in enumerate(zip(events, values, strict=True)):
+                key = _KEY.pack(last_seq + offset + 1, max(round(event.time * 1e9), 0))
+                txn.put(key, value, db=db, append=True)
+                keys.append(key)
+            return keys
+
+        with self._write_mutex:
+            return self._write(put, "store events in")
+
+    def events(self, after: FrameKey | None = None, *, limit: int = 10_000) -> list[StoredEvent]:
+        """Stored events in the order they were stored, after key `after` (exclusive), at
+        most `limit` of them. A record that does not decode (written by a newer optui) is
+        skipped, not fatal."""
+        self._check_open()
+        if after is not None and len(after) != KEY_SIZE:
+            raise ValueError(f"an event key has {KEY_SIZE} bytes, got {len(after)}")
+        shared = self._shared
+        if shared.events is None:
+            with shared.active():
+                shared.events = _open_events(shared.env, create=False)
+            if shared.events is None:
+                return []
+        found: list[StoredEvent] = []
+        with self._read("read events from") as txn:
+            cursor = txn.cursor(db=shared.events)
+            positioned = cursor.set_range(after) if after is not None else cursor.first()
+            while positioned and len(found) < limit:
+                key = bytes(cursor.key())
+                if key != after:
+                    with contextlib.suppress(msgspec.DecodeError):
+                        found.append(StoredEvent(key, decode_event(cursor.value())))
+                positioned = cursor.next()
+        return found
+
+    def last_event_key(self) -> FrameKey | None:
+        """The key of the newest stored event (read on from it to see only new ones)."""
+        self._check_open()
+        shared = self._shared
+        if shared.events is None:
+            return None
+        with self._read("read events from") as txn:
+            cursor = txn.cursor(db=shared.events)
+            return bytes(cursor.key()) if cursor.last() else None
 
     # -- reading -----------------------------------------------------------------------------
     def get_meta(self, name: str) -> bytes | None:
@@ -681,6 +760,7 @@ class _SharedEnv:
         self.frames: lmdb._Database
         self.meta: lmdb._Database
         self.latest: lmdb._Database
+        self.events: lmdb._Database | None = None
 
     def open(self, *, writable: bool, sync: bool, map_size: int) -> None:
         env = lmdb.open(
@@ -700,6 +780,7 @@ class _SharedEnv:
             self.frames = env.open_db(_FRAMES, create=writable)
             self.meta = env.open_db(_META, create=writable)
             self.latest = env.open_db(_LATEST, create=writable)
+            self.events = _open_events(env, create=writable)
         except BaseException:
             env.close()
             raise
@@ -937,7 +1018,7 @@ def _create_if_new(path: Path, map_size: int) -> None:
     env = lmdb.open(str(side), map_size=map_size, subdir=True, max_dbs=4, mode=0o644)
     try:
         with env.begin(write=True) as txn:
-            for name in (_FRAMES, _META, _LATEST):
+            for name in (_FRAMES, _META, _LATEST, _EVENTS):
                 env.open_db(name, txn=txn, create=True)
         env.sync(True)
     finally:
@@ -945,6 +1026,15 @@ def _create_if_new(path: Path, map_size: int) -> None:
     os.replace(side / "data.mdb", path / "data.mdb")
     _fsync_path(path)
     shutil.rmtree(side)
+
+
+def _open_events(env: lmdb.Environment, *, create: bool) -> lmdb._Database | None:
+    """The events database; None in a journal made before events were stored (a writer
+    adds it when it opens the journal)."""
+    try:
+        return env.open_db(_EVENTS, create=create)
+    except lmdb.NotFoundError:
+        return None
 
 
 def _default_writer_id() -> str:
