@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from optui.events import Event
 from optui.feed.codec import FrameError, decode
+from optui.feed.feed_events import bad_frame_event
 from optui.feed.state import MarketState
 from optui.stop_flag import StopFlag
 from optui.store.journal import Journal, split_key
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     # Only for annotations: the TUI runs the engine without an archive and need not load
     # pyarrow to do so.
     from optui.store.archive import Roller, RollResult
+    from optui.store.disk_watch import StorageWatch
 
 __all__ = ["Engine", "EngineStatus", "Source", "StopFlag"]
 
@@ -71,6 +74,8 @@ class EngineStatus:
     rolled_rows: int = 0
     last_roll: float | None = None
     last_roll_error: str | None = None
+    failed_rolls: int = 0
+    """Rolls that failed since the last one that succeeded."""
     rates: list[tuple[float, int]] = field(default_factory=list)
 
     def ticks_per_s(self) -> float:
@@ -96,6 +101,9 @@ class Engine:
         roll_interval: float = 60.0,
         latest_interval: float = 1.0,
         clock: Callable[[], float] = time.time,
+        on_event: Callable[[Event], object] | None = None,
+        watch: StorageWatch | None = None,
+        watch_interval: float = 10.0,
     ) -> None:
         self.source = source
         self.journal = journal
@@ -115,6 +123,12 @@ class Engine:
         self._latest_written = now
         self._rolled_at = now
         self._roll_requested = StopFlag()  # set from a signal handler: no locks
+        self.on_event = on_event
+        """Hears what goes wrong (a frame that does not decode, a failed roll, a filling
+        disk) and what recovered, as `optui.events.Event`s."""
+        self.watch = watch
+        self.watch_interval = watch_interval
+        self._watched_at = -float("inf")
 
     def request_roll(self) -> None:
         """Roll everything journalled at the next step (safe from a signal handler or thread)."""
@@ -134,12 +148,14 @@ class Engine:
                 keys = self.journal.append_many(frames, [received] * len(frames))
                 self._last_key = keys[-1]
                 self.status.last_frame_ns = split_key(keys[-1])[0]
-            for frame in frames:
+            for index, frame in enumerate(frames):
                 self.status.frames += 1
                 try:
                     ticks = decode(frame)
-                except FrameError:
+                except FrameError as exc:
                     self.status.bad_frames += 1  # kept in the journal for diagnosis
+                    key = keys[index] if self.journal is not None else None
+                    self._event(bad_frame_event(now, key, frame, str(exc)))
                     continue
                 self.status.packets += len(ticks)
                 self.state.update(ticks, received=now)
@@ -151,7 +167,15 @@ class Engine:
             self.roll(everything=True)
         elif self.roller is not None and now - self._rolled_at >= self.roll_interval:
             self.roll()
+        if self.watch is not None and now - self._watched_at >= self.watch_interval:
+            self._watched_at = now
+            for event in self.watch.check(now):
+                self._event(event)
         return len(frames)
+
+    def _event(self, event: Event) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
 
     def _write_latest(self) -> None:
         snapshot = self.state.snapshot()
@@ -174,7 +198,37 @@ class Engine:
             result = self.roller.roll(until_ns=until)
         except Exception as exc:  # a roll must never take the collector down
             self.status.last_roll_error = f"{type(exc).__name__}: {exc}"
+            self.status.failed_rolls += 1
+            self._event(
+                Event(
+                    time=self._rolled_at,
+                    kind="storage",
+                    severity="error",
+                    code="storage.roll_failed",
+                    message=f"rolling the journal into the archive failed: "
+                    f"{self.status.last_roll_error}",
+                    details={"failures_in_a_row": self.status.failed_rolls},
+                    did="Kept every frame in the journal (nothing is deleted before it is "
+                    f"archived) and retries in {self.roll_interval:g} s.",
+                    do="Nothing if the next roll works. If it keeps failing, read the error: "
+                    "a full disk or an archive you cannot write to need you.",
+                )
+            )
             return None
+        if self.status.failed_rolls:
+            self._event(
+                Event(
+                    time=self._rolled_at,
+                    kind="storage",
+                    severity="info",
+                    code="storage.roll_recovered",
+                    message=f"the archive roll works again after {self.status.failed_rolls} "
+                    "failed attempt(s)",
+                    did=f"Rolled everything that had waited ({result.rows:,} rows).",
+                    clears="storage.roll_failed",
+                )
+            )
+            self.status.failed_rolls = 0
         self.status.rolls += 1
         self.status.rolled_rows += result.rows
         self.status.last_roll = self._rolled_at

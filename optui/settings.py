@@ -225,6 +225,11 @@ class StoreSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     """Seconds between rolls of closed minutes from the journal into the archive."""
     sync: bool = True
     """Commit every journal write to disk before going on (turn off only for throwaway data)."""
+    disk_warn_mb: Annotated[int, msgspec.Meta(ge=0)] = 2048
+    """Warn (on every screen, and in the collector's log) when the data dir's disk has less
+    free than this many MiB."""
+    disk_critical_mb: Annotated[int, msgspec.Meta(ge=0)] = 512
+    """Below this many MiB free, the warning becomes critical: writes are about to fail."""
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

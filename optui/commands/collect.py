@@ -13,13 +13,17 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+import msgspec
+
 from optui.commands import iso_date, positive_seconds
+from optui.events import Event, EventLog
+from optui.feed.feed_events import as_event
 from optui.settings import Settings, SettingsError
 from optui.stop_flag import StopFlag, stop_on_signals
 
@@ -103,6 +107,7 @@ def collect(
     from optui.kite.credentials import AuthError  # noqa: PLC0415
     from optui.logs import log_to_file  # noqa: PLC0415
     from optui.store.archive import Roller  # noqa: PLC0415
+    from optui.store.disk_watch import StorageWatch  # noqa: PLC0415
     from optui.store.instruments import write_instruments  # noqa: PLC0415
     from optui.store.journal import Journal, JournalError, JournalLockedError  # noqa: PLC0415
     from optui.store.locations import archive_root, collector_id, journal_dir  # noqa: PLC0415
@@ -138,27 +143,32 @@ def collect(
 
     auth_failed: list[str] = []
 
-    def feed_events() -> None:
-        # Reconnects, silences, refusals: each goes to the log and, on a terminal, on a line
-        # of its own above the status line, so a user sees what the stream went through.
-        drain = getattr(source, "events", None)
-        if not callable(drain):
-            return
-        for event in drain():
-            if event.kind == "auth":
-                auth_failed.append(event.message)
-            record = {
-                "time": datetime.fromtimestamp(event.time, UTC).isoformat(),
-                "event": "feed",
-                "kind": event.kind,
-                "connection": event.connection,
-                "message": event.message,
-            }
+    def show_events(records: Sequence[Event]) -> None:
+        # Each event (grouped repeats as one summary) goes to collect.log and, on a
+        # terminal, on a line of its own above the status line, so a user sees what the
+        # collector went through; elsewhere as a JSON line. The log files and the journal
+        # get them from the EventLog itself.
+        for event in records:
+            record = event_record(event)
             log.write(json.dumps(record) + "\n")
             if terminal:
-                out.write(f"\r\x1b[2K{record['time'][11:19]} UTC {event.kind}: {event.message}\n")
+                out.write("\r\x1b[2K" + event_line(event) + "\n")
             else:
                 out.write(json.dumps(record) + "\n")
+        log.flush()
+
+    events = EventLog(sinks=[show_events], source="collect")
+
+    def feed_events() -> None:
+        # Reconnects, silences, refusals, rate limits: drained from the source each status.
+        drain = getattr(source, "events", None)
+        if callable(drain):
+            for item in drain():
+                event = as_event(item)
+                if event.kind == "auth" and event.needs_user:
+                    auth_failed.append(event.message)
+                events.record(event)
+        events.flush()
 
     def report(status: EngineStatus, event: str = "status") -> None:
         store_instruments()
@@ -175,14 +185,30 @@ def collect(
 
     source: Source | None = None
     try:
+        # Events are stored in the journal too, so a TUI attached to this collector sees them.
+        events.add_sink(journal.append_events)
         roller = Roller(journal, archive_root(settings), name)
         roller.recover()
         try:
             source = source_factory()
         except AuthError as exc:
+            events.record(auth_event(str(exc)))
             print(f"optui: error: {exc}", file=err)
             return EXIT_AUTH
-        engine = Engine(source, journal, roller=roller, roll_interval=settings.store.roll_interval)
+        watch = StorageWatch(
+            journal.path,
+            warn_bytes=settings.store.disk_warn_mb * 2**20,
+            critical_bytes=settings.store.disk_critical_mb * 2**20,
+            map_size=journal.map_size,
+        )
+        engine = Engine(
+            source,
+            journal,
+            roller=roller,
+            roll_interval=settings.store.roll_interval,
+            on_event=events.record,
+            watch=watch,
+        )
         report(engine.status, "start")
         with stop_on_signals(stop, on_roll=engine.request_roll):
             engine.run(
@@ -195,6 +221,8 @@ def collect(
         # handshake), then the last frames are committed and everything is rolled.
         close_source(source)
         engine.finish()
+        feed_events()
+        events.flush(everything=True)  # grouped repeats are counted before the stop record
         report(engine.status, "stop")
         if terminal:
             out.write("\n")
@@ -208,16 +236,66 @@ def collect(
         return 0
     except JournalError as exc:
         # Disk full, a damaged journal: what is committed stays committed; say what to do.
-        log.write(
-            json.dumps({"time": datetime.now(UTC).isoformat(), "event": "error", "error": str(exc)})
-            + "\n"
-        )
+        # (Storing the event in the journal may fail too; the log files still get it.)
+        events.record(storage_failed_event(str(exc)))
         print(f"\noptui: error: {exc}", file=err)
         return EXIT_STORAGE
     finally:
+        events.flush(everything=True)
         close_source(source)
         journal.close()
         log.close()
+
+
+def event_record(event: Event) -> dict[str, object]:
+    """An event as a collect.log / stdout JSON record."""
+    record: dict[str, object] = {
+        "time": datetime.fromtimestamp(event.time, UTC).isoformat(),
+        "event": "event",
+    }
+    record.update(msgspec.to_builtins(event))
+    record["time"] = datetime.fromtimestamp(event.time, UTC).isoformat()
+    return record
+
+
+def event_line(event: Event) -> str:
+    """An event as one line for a terminal: time, severity, code, message, and what to do
+    when a person must act."""
+    clock = datetime.fromtimestamp(event.time, UTC).strftime("%H:%M:%S")
+    line = f"{clock} UTC {event.severity} {event.code}: {event.message}"
+    if event.needs_user and event.do:
+        line += f" → {event.do}"
+    return line
+
+
+def auth_event(message: str) -> Event:
+    """No usable token: the collector cannot start (exit `EXIT_AUTH`)."""
+    return Event(
+        time=time.time(),
+        kind="auth",
+        severity="critical",
+        code="auth.missing",
+        message=message,
+        did=f"Did not connect; the collector exits with code {EXIT_AUTH}.",
+        do="Run `optui login` (tokens expire at 06:00 IST each day), then start it again.",
+        needs_user=True,
+    )
+
+
+def storage_failed_event(message: str) -> Event:
+    """The journal refused a write (disk full, damaged): the collector stops."""
+    return Event(
+        time=time.time(),
+        kind="storage",
+        severity="critical",
+        code="storage.write_failed",
+        message=message,
+        did=f"Stopped the collector (exit code {EXIT_STORAGE}); everything committed before "
+        "is safe.",
+        do="Free space on the data folder's disk (or fix what the message names), then start "
+        "the collector again: it archives what the journal holds.",
+        needs_user=True,
+    )
 
 
 def close_source(source: object) -> None:

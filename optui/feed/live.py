@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from optui.events import Event
+from optui.feed.feed_events import rest_event
 from optui.feed.kite import KiteSource, StreamEvent, kite_source
 from optui.feed.state import MarketState
 from optui.feed.universe import Universe
@@ -67,7 +69,7 @@ class LiveFeed:
         self._spot_tokens = self.planner.spot_tokens()
         # Appended on the engine's thread, drained on the UI's: a deque's append and popleft
         # are atomic, so no event is lost between the two.
-        self._plan_events: deque[StreamEvent] = deque(
+        self._plan_events: deque[StreamEvent | Event] = deque(
             StreamEvent(clock(), "message", f"left out: {line}") for line in self.plan.left_out
         )
         self.source = source_factory(
@@ -133,9 +135,14 @@ class LiveFeed:
         self._plan_events.append(StreamEvent(self.clock(), "subscribed", f"re-centred: {moved}"))
         return True
 
-    def events(self) -> list[StreamEvent]:
-        """What happened since the last call: the stream's events and the planner's."""
-        planned = []
+    def note(self, event: StreamEvent | Event) -> None:
+        """Report `event` with the feed's own (REST calls made for the feed: rate limits)."""
+        self._plan_events.append(event)
+
+    def events(self) -> list[StreamEvent | Event]:
+        """What happened since the last call: the stream's events, the planner's and the
+        REST client's (`optui.feed.feed_events.as_event` makes each an `Event`)."""
+        planned: list[StreamEvent | Event] = []
         while self._plan_events:
             planned.append(self._plan_events.popleft())
         return planned + self.source.events()
@@ -169,13 +176,27 @@ def open_live_feed(
         )
     token = load_access_token(settings, config_path=config_path)
     say(f"access token of {token.user_id or 'the environment'} loaded")
-    rest = rest or KiteRest(settings, token.access_token)
+    # What the REST client reports while the feed opens (a 429 backed off) waits here until
+    # the feed exists, then reaches the collector or TUI with the stream's own events.
+    early: list[Event] = []
+
+    def rest_said(kind: str, message: str) -> None:
+        event = rest_event(time.time(), kind, message)
+        if feed is None:
+            early.append(event)
+        else:
+            feed.note(event)
+
+    feed: LiveFeed | None = None
+    rest = rest or KiteRest(settings, token.access_token, on_event=rest_said)
     listing = load_instruments(settings, rest, on_progress=say)
     if listing.note:
         say(listing.note)
     say(f"{len(listing.universe):,} instruments for {listing.session:%d %b %Y}")
     spots = initial_spots(rest, listing.universe, settings, say)
     feed = LiveFeed(settings, token, listing, spots)
+    for event in early:
+        feed.note(event)
     counts = " + ".join(f"{len(c):,}" for c in feed.plan.connections)
     say(f"subscribing {counts} instruments on {len(feed.plan.connections)} connection(s)")
     for line in feed.plan.left_out:

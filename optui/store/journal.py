@@ -447,6 +447,12 @@ class Journal:
                 positioned = cursor.next()
         return found
 
+    def map_size(self) -> int:
+        """The size of the map in bytes (it doubles by itself when it fills)."""
+        self._check_open()
+        with self._shared.active():
+            return int(self._shared.env.info()["map_size"])
+
     def last_event_key(self) -> FrameKey | None:
         """The key of the newest stored event (read on from it to see only new ones)."""
         self._check_open()
