@@ -126,7 +126,7 @@ class _Group:
     subjects: set[str] | None = None
 
 
-Sink = Callable[[Sequence[Event]], None]
+Sink = Callable[[Sequence[Event]], object]
 
 #: Subjects (instruments, files) a group summary names; the rest are counted.
 _MAX_SUBJECTS: Final = 20
