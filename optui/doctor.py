@@ -602,7 +602,8 @@ def _ist(epoch_ns: int) -> str:
 
 
 def check_archive(root: str | Path) -> Check:
-    """Every Parquet file under the archive root has a readable footer.
+    """Every Parquet file under the archive root has a readable footer; files in its
+    ``quarantine/`` folder (moved there by readers that could not read them) are listed.
 
     Only footers are read (``pyarrow.parquet.read_metadata``): a file cut short or
     overwritten loses its footer first, and reading every page of years of ticks would take
@@ -629,8 +630,28 @@ def check_archive(root: str | Path) -> Check:
     import pyarrow as pa  # noqa: PLC0415  (slow to import; only this check needs it)
     import pyarrow.parquet as pq  # noqa: PLC0415
 
-    files = sorted(folder.rglob("*.parquet"))
+    from optui.store.quarantine import QUARANTINE_DIR, quarantined_files  # noqa: PLC0415
+
+    jail = folder / QUARANTINE_DIR
+    files = sorted(p for p in folder.rglob("*.parquet") if not p.is_relative_to(jail))
+    quarantined = quarantined_files(folder)
+    held = ""
+    if quarantined:
+        names = [f"{p.relative_to(jail)}" for p in quarantined[:_MAX_LISTED]]
+        if len(quarantined) > _MAX_LISTED:
+            names.append(f"... and {len(quarantined) - _MAX_LISTED:,} more")
+        held = (
+            f"\n{len(quarantined):,} file{'s' if len(quarantined) != 1 else ''} in {jail} "
+            "(moved there by readers that could not read them; their ticks are missing "
+            "from every read):\n" + "\n".join(names)
+        )
+    restore = (
+        f"Restore the files in {jail} from a backup if you have one (under their old names "
+        "in the archive); delete them once you no longer need them for diagnosis."
+    )
     if not files:
+        if quarantined:
+            return Check(name, True, f"no readable Parquet files under {folder}{held}", restore)
         return Check(name, None, f"no Parquet files under {folder} yet")
     rows = size = 0
     bad: list[tuple[Path, str]] = []
@@ -651,7 +672,7 @@ def check_archive(root: str | Path) -> Check:
             "interrupted roll (the next `optui collect` removes them)"
         )
     if not bad:
-        return Check(name, True, summary)
+        return Check(name, True, summary + held, restore if quarantined else "")
     listed = [f"{file.relative_to(folder)}: {error}" for file, error in bad[:_MAX_LISTED]]
     if len(bad) > _MAX_LISTED:
         listed.append(f"... and {len(bad) - _MAX_LISTED:,} more")
@@ -659,10 +680,11 @@ def check_archive(root: str | Path) -> Check:
         name,
         False,
         f"{len(bad):,} of {len(files):,} Parquet files under {folder} are unreadable:\n"
-        + "\n".join(listed),
-        "Move the unreadable files out of the archive (into a quarantine folder) so readers "
-        "stop failing on them, and restore them from a backup if you have one. A file is "
-        "usually unreadable because a copy or a disk filled up before it was complete.",
+        + "\n".join(listed)
+        + held,
+        f"Readers (export, replay, the TUI) skip them and move them into {jail} when they meet "
+        "them; restore them from a backup if you have one. A file is usually unreadable "
+        "because a copy or a disk filled up before it was complete.",
     )
 
 

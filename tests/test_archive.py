@@ -39,7 +39,6 @@ from optui.feed.universe import Universe
 from optui.store import archive
 from optui.store.archive import (
     HIGH_WATER,
-    ArchiveError,
     Roller,
     iter_day,
     open_archive,
@@ -646,26 +645,32 @@ def test_an_empty_or_missing_archive_reads_as_empty(tmp_path: Path) -> None:
     assert set(TICK_SCHEMA.names) <= set(table.column_names)
 
 
-def test_an_unreadable_file_is_named_in_the_error(
+def test_an_unreadable_file_is_skipped_quarantined_and_named(
     tmp_path: Path, journal: Journal, frames: list[bytes]
 ) -> None:
+    # More cases (every reader, every kind of damage) in tests/test_reliability_archive.py.
     fill(journal, frames[:30], open_ns())
     root = tmp_path / "archive"
     Roller(journal, root, "c1", max_rows=4_000).roll()
+    whole = archived(root)
     files = part_files(root)
     broken = files[len(files) // 2]
+    lost = pq.read_table(broken).num_rows
     data = broken.read_bytes()
     broken.write_bytes(data[: len(data) // 2])  # a torn copy, say
-    with pytest.raises(ArchiveError) as caught:
-        read_ticks(root, SESSION, SESSION)
-    assert caught.value.path == str(broken)
-    assert str(broken) in str(caught.value)
-    with pytest.raises(ArchiveError, match=broken.name):
-        list(iter_day(root, SESSION))
-    # Garbage that is not Parquet at all.
-    broken.write_bytes(b"not parquet")
-    with pytest.raises(ArchiveError, match=broken.name):
-        read_ticks(root, SESSION, SESSION, tokens=[256265])
+    events: list[Any] = []
+    assert read_ticks(root, SESSION, SESSION, on_event=events.append).num_rows == (
+        whole.num_rows - lost
+    )
+    assert [e.code for e in events] == ["storage.archive_unreadable"]
+    assert events[0].details["subject"] == str(broken) and broken.name in events[0].message
+    moved = root / "quarantine" / broken.relative_to(root)
+    assert not broken.exists() and moved.read_bytes() == data[: len(data) // 2]
+    # Nothing left to skip: the next read is quiet.
+    assert read_ticks(root, SESSION, SESSION, on_event=events.append).num_rows == (
+        whole.num_rows - lost
+    )
+    assert len(events) == 1
 
 
 # -- beyond one machine: an S3 emulator on 127.0.0.1 ---------------------------------------------

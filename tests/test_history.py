@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from datetime import time as dtime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ from optui.feed.codec import MODE_FULL, decode
 from optui.feed.simulator import DemoMarket
 from optui.feed.state import MarketState
 from optui.feed.universe import Kind, UniverseConfig
-from optui.store.archive import ArchiveError, Roller
+from optui.store.archive import Roller
 from optui.store.history import (
     CACHE_FOLDER,
     CLOSING_TIME,
@@ -287,11 +288,21 @@ def test_only_the_files_needed_are_read_and_a_damaged_one_is_named(
     oldest_afternoon.write_bytes(b"not parquet")
     # Every option ticked in the last file of the day: older ones are not opened.
     assert previous_close_oi(copy, DAYS[2], options) == expected
-    # The closing ATM IV's window (15:20-15:25) covers that file.
-    with pytest.raises(ArchiveError, match=rf"{oldest_afternoon.name} cannot be read.*Move it"):
-        closing_atm_iv(copy, "NIFTY", DAYS[1])
+    # The closing ATM IV's window (15:20-15:25) covers that file: it is skipped, moved into
+    # quarantine/ and named in an event (tests/test_reliability_archive.py has the rest).
+    events: list[Any] = []
+    closing_atm_iv(copy, "NIFTY", DAYS[1], on_event=events.append)
+    assert [e.details["subject"] for e in events] == [str(oldest_afternoon)]
+    assert (copy / "quarantine" / oldest_afternoon.relative_to(copy)).read_bytes() == (
+        b"not parquet"
+    )
     # Without the day's instruments list, a token that did not tick makes it read the whole
-    # afternoon, and so find the damaged file; the 14:00 one is still left alone.
+    # afternoon, and so find a damaged file; the 14:00 one is still left alone.
+    oldest_afternoon.write_bytes(b"not parquet")
     shutil.rmtree(copy / "instruments" / f"date={DAYS[1].isoformat()}")
-    with pytest.raises(ArchiveError, match=oldest_afternoon.name):
-        previous_close_oi(copy, DAYS[2], [*options, never])
+    events.clear()
+    assert previous_close_oi(copy, DAYS[2], [*options, never], on_event=events.append) == expected
+    assert [e.details["subject"] for e in events] == [str(oldest_afternoon)]
+    assert early.read_bytes() == b"not parquet"  # never opened, so never moved
+    # The second copy went beside the first under a name of its own.
+    assert len(list((copy / "quarantine").rglob(oldest_afternoon.stem + "*"))) == 2

@@ -21,6 +21,8 @@ from optui.settings import Settings, SettingsError
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from optui.events import Event
+
 __all__ = ["FORMATS", "ExportRequest", "ExportResult", "add_arguments", "export", "run"]
 
 FORMATS = ("parquet", "arrow", "csv")
@@ -78,7 +80,11 @@ def _days(start: date, end: date) -> Iterator[date]:
 def export(
     settings: Settings, request: ExportRequest, *, progress: TextIO | None = None
 ) -> ExportResult:
-    """Write the ticks of `request` to its output; raise SettingsError for a bad request."""
+    """Write the ticks of `request` to its output; raise SettingsError for a bad request.
+
+    An archive file that cannot be read is skipped and moved into the archive's quarantine
+    folder (`optui.store.quarantine`), saying so on `progress`; the rest is exported.
+    """
     from optui.store.archive import read_ticks  # noqa: PLC0415
     from optui.store.instruments import read_instruments  # noqa: PLC0415
     from optui.store.journal import Journal  # noqa: PLC0415
@@ -98,11 +104,19 @@ def export(
     journal = Journal(path, readonly=True) if (path / "data.mdb").exists() else None
     writer: _Writer | None = None
     rows = 0
+
+    def report(event: Event) -> None:
+        if progress is None:
+            return
+        lead = "\n" if progress.isatty() else ""
+        print(f"{lead}optui: warning: {event.message}; {event.did}. {event.do}", file=progress)
+
+    on_event = report if progress is not None else None
     try:
         for number, day in enumerate(days, 1):
             universe = None
             if request.underlying is not None:
-                universe = read_instruments(root, day)
+                universe = read_instruments(root, day, on_event=on_event)
                 if universe is None:
                     if progress is not None:
                         print(f"{day}: no instruments list stored, skipped", file=progress)
@@ -116,6 +130,7 @@ def export(
                 universe=universe,
                 journal=journal,
                 journal_collector=collector_id(settings),
+                on_event=on_event,
             )
             if table.num_rows:
                 if writer is None:

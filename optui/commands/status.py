@@ -71,6 +71,8 @@ def _archive_days(root: str) -> tuple[list[ArchiveDay], list[str]]:
         match = _PARTITION.search(item.path)
         if item.type != fs.FileType.File or match is None or "/ticks/" not in "/" + item.path:
             continue
+        if item.path[len(base) :].lstrip("/").startswith("quarantine/"):
+            continue  # unreadable files moved aside by a reader (`optui doctor` lists them)
         try:
             with filesystem.open_input_file(item.path) as handle:
                 rows = pq.read_metadata(handle).num_rows

@@ -54,7 +54,11 @@ The archive is never pruned; a journal frame is deleted only once a renamed file
 and `collector` partition columns); `read_ticks` reads a date range, optionally one set of
 instruments or an underlying's, *plus* the journal's not-yet-rolled frames, so a query is
 complete to the last second; `iter_day` gives a day back frame by frame in arrival order, for
-`optui replay`.
+`optui replay`. A file that cannot be read (cut short, overwritten, not Parquet, not the
+archive's columns) is skipped, moved into `<root>/quarantine/<its relative path>` (never
+deleted; on an object store only skipped) and reported as a ``storage.archive_unreadable``
+event to the reader's `on_event` (`optui.store.quarantine`): the rest is still read. Pages
+carry CRC32 checksums that readers verify, so overwritten bytes are found.
 """
 
 from __future__ import annotations
@@ -92,6 +96,7 @@ from optui.store.archive_schema import (
     ticks_to_table,
 )
 from optui.store.journal import KEY_SIZE, make_key, split_key
+from optui.store.quarantine import READ_FORMAT, EventSink, scan_files
 
 if TYPE_CHECKING:
     from optui.feed.universe import Universe
@@ -265,6 +270,8 @@ def _write_atomic(
         # Statistics let readers skip row groups and files; the 30 depth columns are never
         # what a query filters on, and leaving them out saves a few percent of the write.
         "write_statistics": [f.name for f in table.schema if not f.name.startswith("depth_")],
+        # CRC32 per page: readers verify it, so overwritten bytes are found, not read as ticks.
+        "write_page_checksum": True,
     }
     if table.schema.equals(TICK_SCHEMA, check_metadata=False):
         options["sorting_columns"] = [
@@ -742,7 +749,7 @@ def _dataset(fs: pafs.FileSystem, folder: str, files: list[str] | None) -> ds.Da
     return ds.dataset(
         source,
         schema=DATASET_SCHEMA,
-        format="parquet",
+        format=READ_FORMAT,
         filesystem=fs,
         partitioning=_PARTITIONING,
         partition_base_dir=folder,
@@ -768,24 +775,6 @@ def _files_between(
             ):
                 files.append(info.path)
     return files
-
-
-def _scan(dataset: ds.Dataset, expression: ds.Expression | None) -> pa.Table:
-    """Scan, naming the file when one cannot be read."""
-    try:
-        return dataset.to_table(filter=expression)
-    except (pa.ArrowException, OSError) as exc:
-        for fragment in dataset.get_fragments(filter=expression):
-            try:
-                fragment.to_table(schema=dataset.schema, filter=expression)
-            except (pa.ArrowException, OSError) as bad:
-                path = str(getattr(fragment, "path", "?"))
-                raise ArchiveError(
-                    f"archive file {path} cannot be read: {bad}. Move it aside (or restore it "
-                    "from a backup) to read the rest of the archive.",
-                    path,
-                ) from bad
-        raise ArchiveError(f"the archive cannot be read: {exc}") from exc
 
 
 def tokens_of_underlying(
@@ -831,6 +820,7 @@ def read_ticks(
     columns: Sequence[str] | None = None,
     filesystem: pafs.FileSystem | None = None,
     sort: bool = True,
+    on_event: EventSink | None = None,
 ) -> pa.Table:
     """Ticks received from `start` to `end` (IST dates, both included), as one table.
 
@@ -841,6 +831,9 @@ def read_ticks(
     archive and frames found in both (a roll ran in between) are kept once. Rows are in
     arrival order (received, frame_seq, packet) unless `sort` is False. `columns` selects
     columns (the sort and de-duplication keys are read regardless and dropped after).
+
+    A file that cannot be read is skipped, moved into `<root>/quarantine/` (a local archive)
+    and reported to `on_event` (`optui.store.quarantine`); the rest is returned.
     """
     wanted: npt.NDArray[np.uint32] | None = None
     if tokens is not None:
@@ -859,11 +852,18 @@ def read_ticks(
 
     fs, base = archive_filesystem(root, filesystem)
     files = _files_between(fs, base, TICKS_DIR, start, end, collector)
-    dataset = _dataset(fs, f"{base}/{TICKS_DIR}", files)
     expression = None
     if wanted is not None:
         expression = pc.field("instrument_token").isin(pa.array(wanted, pa.uint32()))
-    table = _scan(dataset, expression)
+    table = scan_files(
+        fs,
+        base,
+        files,
+        lambda paths: _dataset(fs, f"{base}/{TICKS_DIR}", paths),
+        schema=TICK_SCHEMA,
+        filter=expression,
+        on_event=on_event,
+    )
     if live is not None and live.num_rows:
         live = _not_archived(live, table)
         table = pa.concat_tables([table, live])
@@ -934,22 +934,28 @@ def read_rejects(
     *,
     collector: str | None = None,
     filesystem: pafs.FileSystem | None = None,
+    on_event: EventSink | None = None,
 ) -> pa.Table:
-    """Frames that failed to decode, received from `start` to `end` (IST, inclusive)."""
+    """Frames that failed to decode, received from `start` to `end` (IST, inclusive); an
+    unreadable file is skipped and quarantined as by `read_ticks`."""
     fs, base = archive_filesystem(root, filesystem)
     files = _files_between(fs, base, REJECTS_DIR, start, end, collector)
     schema = pa.schema(
         [*REJECT_SCHEMA, pa.field("date", pa.date32()), pa.field("collector", pa.string())]
     )
-    dataset = ds.dataset(
-        files,
-        schema=schema,
-        format="parquet",
-        filesystem=fs,
-        partitioning=_PARTITIONING,
-        partition_base_dir=f"{base}/{REJECTS_DIR}",
-    )
-    return _scan(dataset, None).sort_by([("received", "ascending"), ("frame_seq", "ascending")])
+
+    def dataset(paths: list[str]) -> ds.Dataset:
+        return ds.dataset(
+            paths,
+            schema=schema,
+            format=READ_FORMAT,
+            filesystem=fs,
+            partitioning=_PARTITIONING,
+            partition_base_dir=f"{base}/{REJECTS_DIR}",
+        )
+
+    table = scan_files(fs, base, files, dataset, schema=REJECT_SCHEMA, on_event=on_event)
+    return table.sort_by([("received", "ascending"), ("frame_seq", "ascending")])
 
 
 def iter_day(
@@ -958,12 +964,14 @@ def iter_day(
     collector: str | None = None,
     *,
     filesystem: pafs.FileSystem | None = None,
+    on_event: EventSink | None = None,
 ) -> Iterator[tuple[int, Ticks]]:
     """A day's frames in arrival order: (received_ns, that frame's rows of TICK_DTYPE).
 
     The rows are exactly what `decode` gave for the frame, in packet order, so
     `codec.encode(rows)` rebuilds the frame Kite sent. One file is held in memory at a time
-    (per collector); with several collectors their frames are merged by receive time.
+    (per collector); with several collectors their frames are merged by receive time. An
+    unreadable file is skipped and quarantined as by `read_ticks` (its frames are missing).
     """
     fs, base = archive_filesystem(root, filesystem)
     by_collector: dict[str, list[tuple[bytes, bytes, str]]] = {}
@@ -973,13 +981,18 @@ def iter_day(
         assert match is not None  # _files_between only lists part files
         first, last = bytes.fromhex(match.group(1)), bytes.fromhex(match.group(2))
         by_collector.setdefault(folder.removeprefix("collector="), []).append((first, last, path))
-    streams = [_frames_of(fs, sorted(files)) for _, files in sorted(by_collector.items())]
+    streams = [
+        _frames_of(fs, base, sorted(files), on_event) for _, files in sorted(by_collector.items())
+    ]
     for received, _, ticks in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
         yield received, ticks
 
 
 def _frames_of(
-    fs: pafs.FileSystem, files: list[tuple[bytes, bytes, str]]
+    fs: pafs.FileSystem,
+    base: str,
+    files: list[tuple[bytes, bytes, str]],
+    on_event: EventSink | None,
 ) -> Iterator[tuple[int, int, Ticks]]:
     """(received_ns, frame_seq, rows) of one collector's files, in key order.
 
@@ -989,22 +1002,22 @@ def _frames_of(
     group_last = b""
     for first, last, path in files:
         if group and first > group_last:
-            yield from _frames_of_files(fs, group)
+            yield from _frames_of_files(fs, base, group, on_event)
             group = []
         group.append(path)
         group_last = max(group_last, last)
     if group:
-        yield from _frames_of_files(fs, group)
+        yield from _frames_of_files(fs, base, group, on_event)
 
 
-def _frames_of_files(fs: pafs.FileSystem, paths: list[str]) -> Iterator[tuple[int, int, Ticks]]:
-    tables = []
-    for path in paths:
-        try:
-            tables.append(pq.read_table(path, filesystem=fs, schema=TICK_SCHEMA))
-        except (pa.ArrowException, OSError) as exc:
-            raise ArchiveError(f"archive file {path} cannot be read: {exc}", path) from exc
-    table = pa.concat_tables(tables).sort_by(
+def _frames_of_files(
+    fs: pafs.FileSystem, base: str, paths: list[str], on_event: EventSink | None
+) -> Iterator[tuple[int, int, Ticks]]:
+    def dataset(files: list[str]) -> ds.Dataset:
+        return ds.dataset(files, schema=TICK_SCHEMA, format=READ_FORMAT, filesystem=fs)
+
+    table = scan_files(fs, base, paths, dataset, schema=TICK_SCHEMA, on_event=on_event)
+    table = table.sort_by(
         [("received", "ascending"), ("frame_seq", "ascending"), ("packet", "ascending")]
     )
     ticks, received, seq, _ = table_to_ticks(table)

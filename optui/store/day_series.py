@@ -39,6 +39,7 @@ from optui.feed import reference
 from optui.feed.calendar import MARKET_CLOSE, MARKET_OPEN, epoch_at
 from optui.store.archive import JournalLike, read_ticks
 from optui.store.instruments import read_instruments
+from optui.store.quarantine import EventSink
 
 __all__ = [
     "DEFAULT_BAND_STRIKES",
@@ -207,18 +208,20 @@ def load_day_series(
     journal: JournalLike | None = None,
     journal_collector: str | None = None,
     instruments: pa.Table | None = None,
+    on_event: EventSink | None = None,
 ) -> DaySeries | None:
     """The overlay's input for `underlying` (NIFTY, ...) on IST date `day`, or None when the
     archive (and journal) hold no tick of its index that day.
 
     Reads the day's instruments list from the archive (unless given), the index's ticks, then
     the ticks of the `expiry` options (default: the nearest listed) whose strikes lie within
-    `band_strikes` strikes of the index's day range.
+    `band_strikes` strikes of the index's day range. Unreadable archive files are skipped,
+    quarantined and reported to `on_event` (`optui.store.quarantine`).
     """
     if band_strikes < 0:
         raise DaySeriesError(f"band_strikes={band_strikes}: must be 0 or more")
     if instruments is None:
-        instruments = read_instruments(root, day)
+        instruments = read_instruments(root, day, on_event=on_event)
     if instruments is None:
         raise DaySeriesError(
             f"the archive has no instruments list for {day}, so its option tokens cannot be "
@@ -233,6 +236,7 @@ def load_day_series(
         columns=_PRICE_COLUMNS,
         journal=journal,
         journal_collector=journal_collector,
+        on_event=on_event,
     )
     index_last = index_ticks["last_price"].to_numpy(zero_copy_only=False)
     traded = index_last[index_last > 0]
@@ -248,6 +252,7 @@ def load_day_series(
         columns=_PRICE_COLUMNS,
         journal=journal,
         journal_collector=journal_collector,
+        on_event=on_event,
     )
     # Each read is in arrival order; the overlay needs that per token only, so the index's
     # ticks may simply precede the options'.
@@ -279,6 +284,7 @@ def overlay_history(
     band_strikes: int = DEFAULT_BAND_STRIKES,
     journal: JournalLike | None = None,
     journal_collector: str | None = None,
+    on_event: EventSink | None = None,
 ) -> list[StraddleSummary]:
     """One overlay summary per day that was collected, oldest first (days without an
     instruments list or without ticks of the index are skipped: nothing was collected).
@@ -287,7 +293,7 @@ def overlay_history(
     """
     rows: list[StraddleSummary] = []
     for day in sorted(set(days)):
-        instruments = read_instruments(root, day)
+        instruments = read_instruments(root, day, on_event=on_event)
         if instruments is None:
             continue
         series = load_day_series(
@@ -298,6 +304,7 @@ def overlay_history(
             journal=journal,
             journal_collector=journal_collector,
             instruments=instruments,
+            on_event=on_event,
         )
         if series is not None:
             rows.append(summarize(series.overlay(forward, rate)))
@@ -333,6 +340,7 @@ def daily_volumes(
     until: dt_time | None = None,
     journal: JournalLike | None = None,
     journal_collector: str | None = None,
+    on_event: EventSink | None = None,
 ) -> DailyVolumes:
     """Each day's volume per token: the final `volume_traded`, or with `until` (an IST time of
     day) the volume as of then, so today's volume so far compares like with like.
@@ -356,6 +364,7 @@ def daily_volumes(
             journal=journal,
             journal_collector=journal_collector,
             sort=False,
+            on_event=on_event,
         )
         if table.num_rows == 0:
             continue

@@ -29,6 +29,9 @@ a 9,000-instrument archive rolled in one-minute files, one day's closing ATM IV 
   hashes the archive location and the pricing settings). An entry is reused while the day's
   files are unchanged (their names and sizes, hashed), so a day collected further, or merged
   in from another collector, is computed again; a day with no value is cached too.
+
+A file that cannot be read is skipped, moved into the archive's `quarantine/` and reported to
+`on_event` (`optui.store.quarantine`); the answer comes from the remaining files.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ from optui.settings import PricingModel
 from optui.store.archive import ArchiveError, archive_filesystem
 from optui.store.archive_schema import TICK_SCHEMA
 from optui.store.instruments import INSTRUMENTS_DIR, read_instruments
+from optui.store.quarantine import READ_FORMAT, EventSink, scan_files
 
 __all__ = [
     "CACHE_FOLDER",
@@ -164,26 +168,35 @@ def _day_parts(fs: pafs.FileSystem, base: str, day: date) -> list[_Part]:
 
 def _read(
     fs: pafs.FileSystem,
+    base: str,
     parts: Sequence[_Part],
     tokens: npt.NDArray[np.int64],
     columns: Sequence[str],
     condition: ds.Expression | None = None,
+    on_event: EventSink | None = None,
 ) -> pa.Table:
-    """The given columns of `tokens`' rows in `parts` that meet `condition`."""
+    """The given columns of `tokens`' rows in `parts` that meet `condition`; a file that
+    cannot be read is skipped and quarantined (`optui.store.quarantine`)."""
     expression = pc.field("instrument_token").isin(pa.array(tokens, pa.uint32()))
     if condition is not None:
         expression = expression & condition
-    tables = []
-    for part in parts:  # one at a time, so an unreadable file is named
-        try:
-            dataset = ds.dataset(part.path, schema=TICK_SCHEMA, format="parquet", filesystem=fs)
-            tables.append(dataset.to_table(columns=list(columns), filter=expression))
-        except (pa.ArrowException, OSError) as exc:
-            raise ArchiveError(
-                f"archive file {part.path} cannot be read: {exc}. Move it aside (or restore it "
-                "from a backup) to read the rest of the archive.",
-                part.path,
-            ) from exc
+
+    def dataset(paths: list[str]) -> ds.Dataset:
+        return ds.dataset(paths, schema=TICK_SCHEMA, format=READ_FORMAT, filesystem=fs)
+
+    tables = [
+        scan_files(
+            fs,
+            base,
+            [part.path],
+            dataset,
+            schema=TICK_SCHEMA,
+            columns=columns,
+            filter=expression,
+            on_event=on_event,
+        )
+        for part in parts  # one at a time: previous_close_oi stops early
+    ]
     if not tables:
         return TICK_SCHEMA.empty_table().select(list(columns))
     return pa.concat_tables(tables)
@@ -219,6 +232,7 @@ def previous_close_oi(
     tokens: Iterable[int],
     *,
     calendar: TradingCalendar | None = None,
+    on_event: EventSink | None = None,
 ) -> dict[int, int]:
     """The last OI of each of `tokens` on the trading day before `day`, from the archive.
 
@@ -232,7 +246,7 @@ def previous_close_oi(
     cal = calendar or TradingCalendar.default()
     previous = cal.previous_trading_day(day)
     wanted = _derivatives(_wanted(tokens))
-    listed = read_instruments(root, previous)
+    listed = read_instruments(root, previous, on_event=on_event)
     if listed is not None:  # a contract not listed that day cannot have ticked
         known = listed.column("instrument_token").to_numpy().astype(np.int64)
         wanted = wanted[np.isin(wanted, known)]
@@ -256,7 +270,7 @@ def previous_close_oi(
         open_ = key_received <= part.last_ns
         if not open_.any():
             break
-        table = _read(fs, [part], wanted[open_], columns, condition)
+        table = _read(fs, base, [part], wanted[open_], columns, condition, on_event)
         if table.num_rows == 0:
             continue
         rows, got = _latest(table)
@@ -308,6 +322,7 @@ def _snapshot(table: pa.Table) -> MarketSnapshot:
 def _closing_atm_iv(
     root: str | Path,
     fs: pafs.FileSystem,
+    base: str,
     parts: Sequence[_Part],
     underlying: str,
     day: date,
@@ -315,8 +330,9 @@ def _closing_atm_iv(
     rate: float,
     model: PricingModel,
     expiry_time: str,
+    on_event: EventSink | None = None,
 ) -> DailyAtmIv | None:
-    listed = read_instruments(root, day)
+    listed = read_instruments(root, day, on_event=on_event)
     if listed is None:
         return None
     try:
@@ -355,7 +371,7 @@ def _closing_atm_iv(
         "frame_seq",
         "packet",
     )
-    table = _read(fs, window, _wanted(tokens), columns, condition)
+    table = _read(fs, base, window, _wanted(tokens), columns, condition, on_event)
     if table.num_rows == 0:
         return None
     built = build_chain(
@@ -387,6 +403,7 @@ def closing_atm_iv(
     rate: float = 0.0,
     model: PricingModel = "black76",
     expiry_time: str = "15:30",
+    on_event: EventSink | None = None,
 ) -> DailyAtmIv | None:
     """`underlying`'s ATM IV at 15:25 IST on `day` (see the module docstring), or None when
     the archive lacks that day's instruments or ticks, or they give no ATM IV."""
@@ -394,12 +411,14 @@ def closing_atm_iv(
     return _closing_atm_iv(
         root,
         fs,
+        base,
         _day_parts(fs, base, day),
         underlying,
         day,
         rate=rate,
         model=model,
         expiry_time=expiry_time,
+        on_event=on_event,
     )
 
 
@@ -463,6 +482,7 @@ def atm_iv_history(
     model: PricingModel = "black76",
     expiry_time: str = "15:30",
     calendar: TradingCalendar | None = None,
+    on_event: EventSink | None = None,
 ) -> list[DailyAtmIv]:
     """Closing ATM IVs of `underlying` on the archived days among the `days` trading days
     before `before`, oldest first; days without a value (not collected, no instruments, no
@@ -499,13 +519,17 @@ def atm_iv_history(
             value = _closing_atm_iv(
                 root,
                 fs,
+                base,
                 parts,
                 underlying,
                 day,
                 rate=rate,
                 model=model,
                 expiry_time=expiry_time,
+                on_event=on_event,
             )
+            if _day_parts(fs, base, day) != parts:  # a file was quarantined meanwhile
+                fingerprint = _fingerprint(fs, base, day, _day_parts(fs, base, day))
             entry = _Entry(fingerprint=fingerprint, value=value)
             cache.days[day.isoformat()] = entry
             changed = True

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from optui.store.archive import archive_filesystem
+from optui.store.quarantine import EventSink, quarantine
 
 __all__ = ["INSTRUMENTS_DIR", "read_instruments", "write_instruments"]
 
@@ -49,8 +50,11 @@ def write_instruments(root: str | Path, day: date, collector: str, csv_text: str
     return final
 
 
-def read_instruments(root: str | Path, day: date) -> pa.Table | None:
-    """The instruments of `day` (every collector's, duplicates removed), or None."""
+def read_instruments(
+    root: str | Path, day: date, *, on_event: EventSink | None = None
+) -> pa.Table | None:
+    """The instruments of `day` (every collector's, duplicates removed), or None. A file that
+    cannot be read is skipped and quarantined (`optui.store.quarantine`)."""
     fs, base = archive_filesystem(root)
     folder = _folder(base, day)
     if fs.get_file_info(folder).type == pafs.FileType.NotFound:
@@ -64,7 +68,15 @@ def read_instruments(root: str | Path, day: date) -> pa.Table | None:
         return None
     tables = []
     for path in sorted(files):
-        with fs.open_input_file(path) as handle:
-            tables.append(pq.read_table(handle))
+        try:
+            with fs.open_input_file(path) as handle:
+                tables.append(pq.read_table(handle))
+        except FileNotFoundError:
+            continue  # moved into quarantine by another reader meanwhile
+        except (pa.ArrowException, OSError) as exc:
+            problem = str(exc).replace(path, path.rsplit("/", 1)[-1]).strip().splitlines()
+            quarantine(fs, base, path, problem[0] if problem else "unreadable", on_event=on_event)
+    if not tables:
+        return None
     table = pa.concat_tables(tables, promote_options="permissive")
     return table.group_by(table.column_names).aggregate([])
