@@ -7,9 +7,10 @@ short message, the details, what optui did, and what the user should do. An `Eve
 them in and
 
 - counts them, per kind and per code, with the last occurrence of each;
-- groups repeats: the first event of a code is passed on at once; further events of the same
-  code within `group_window` seconds are only counted, and one summary ("… 37 more times
-  since 10:42:05") is passed on when the window closes, so a flood never drowns the rest;
+- groups repeats: the first `burst` events of a code in `group_window` seconds are passed on
+  at once (a reconnect after a drop is news, not noise); further ones in the same window are
+  only counted, and one summary ("… 37 more times since 10:42:05") is passed on when the
+  window closes, so a flood never drowns the rest;
 - keeps the problems a person must fix (`needs_user`: log in again, free disk) open until an
   event that `clears` their code arrives, so every screen can say so until it is fixed;
 - passes each record to its sinks: the journal's ``events`` database (so a TUI attached to a
@@ -120,6 +121,8 @@ class _Group:
     """Occurrences of one code since its last record was passed on."""
 
     passed_at: float
+    passed: int = 1
+    """Records of this code passed on in the window (up to the burst)."""
     pending: int = 0
     first_pending: float = 0.0
     last_pending: Event | None = None
@@ -148,14 +151,20 @@ class EventLog:
         sinks: Iterable[Sink] = (),
         clock: Callable[[], float] = time.time,
         group_window: float = 60.0,
+        burst: int = 3,
         source: str = "",
         logger: logging.Logger | None = None,
+        log: bool = True,
     ) -> None:
         self._sinks: list[Sink] = list(sinks)
         self._clock = clock
         self.group_window = group_window
+        self.burst = max(burst, 1)
         self.source = source
         self._logger = logger if logger is not None else logging.getLogger("optui.events")
+        self._log = log
+        """False for events another process has logged already (a collector's, read back
+        from its journal): they are counted and kept, not written again."""
         self._lock = threading.Lock()
         self._sink_lock = threading.Lock()
         self._groups: dict[str, _Group] = {}
@@ -232,13 +241,18 @@ class EventLog:
         if event.needs_user:
             self._open[event.code] = event
         group = self._groups.get(event.code)
-        if group is None or event.time - group.passed_at >= self.group_window or event.clears:
-            # The first of its code in a window is passed on at once, and so is anything that
-            # ends a problem (the user waits for that news).
+        if group is None or event.time - group.passed_at >= self.group_window:
+            # The first of its code in a window is passed on at once.
             out = self._close(event.code, group) if group is not None else []
             self._groups[event.code] = _Group(passed_at=event.time)
             self.recent.append(event)
             return [*out, event]
+        if (group.passed < self.burst and not group.pending) or event.clears:
+            # So are the next few (a drop, then the reconnect), and anything that ends a
+            # problem (the user waits for that news).
+            group.passed += 1
+            self.recent.append(event)
+            return [event]
         if group.pending == 0:
             group.first_pending = event.time
             group.subjects = set()
@@ -287,7 +301,7 @@ class EventLog:
         if not records:
             return
         with self._sink_lock:  # records reach every sink in the order they were made
-            for event in records:
+            for event in records if self._log else ():
                 self._logger.log(
                     _LEVELS[event.severity], "%s", event.message, extra={"optui_event": event}
                 )
