@@ -23,6 +23,7 @@ from optui import __version__
 from optui.commands import backup as backup_command
 from optui.commands import collect as collect_command
 from optui.commands import emulate as emulate_command
+from optui.commands import events as events_command
 from optui.commands import export as export_command
 from optui.commands import iso_date, positive_int
 from optui.commands import login as login_command
@@ -370,6 +371,13 @@ COMMANDS: tuple[Command, ...] = (
         "what is stored (days, ticks, bytes, journal backlog) and whether a collector runs",
         status_command.add_arguments,
         status_command.run,
+    ),
+    Command(
+        "events",
+        "what went wrong and what optui did, from a collector's journal; the problems still "
+        "to fix (exit 1 while any is open)",
+        events_command.add_arguments,
+        events_command.run,
     ),
     Command(
         "backup",
