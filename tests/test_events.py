@@ -157,3 +157,26 @@ def test_events_reach_the_three_rotating_json_logs_private_and_scrubbed(
         text = (log_dir / name).read_text(encoding="utf-8")
         assert token not in text
         assert stat.S_IMODE((log_dir / name).stat().st_mode) == 0o600
+
+
+def test_the_log_files_rotate_and_keep_a_bounded_number_of_old_ones(
+    tmp_path: Path, restore_optui_logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import optui.logs  # noqa: PLC0415
+
+    monkeypatch.setattr(optui.logs, "MAX_BYTES", 4096)
+    log_dir = tmp_path / "log"
+    log_to_file(log_dir)
+    log = EventLog(group_window=0.0)
+    for t in range(200):
+        log.record(ev(float(t), code=f"feed.code{t}"))
+    for handler in restore_optui_logger.handlers:
+        handler.flush()
+    files = sorted(p.name for p in log_dir.iterdir() if p.name.startswith(LOG_FILE_NAME))
+    assert files == [LOG_FILE_NAME, *(f"{LOG_FILE_NAME}.{n}" for n in range(1, 6))]
+    for name in files:
+        path = log_dir / name
+        assert path.stat().st_size <= 4096 + 1024
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    newest = _lines(log_dir / LOG_FILE_NAME)[-1]
+    assert newest["code"] == "feed.code199"  # the newest are kept, the oldest rotated out
