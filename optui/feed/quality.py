@@ -39,9 +39,15 @@ rupees a minute later on a fast index move, and one expiring today falls to 0.05
 both must hold: the price moved more than ``option_jump`` times the smaller price (default 4:
 more than five-fold either way) *and* by more than ``option_jump_floor`` rupees (default 20).
 That still catches what a bad print looks like (a price off by a power of ten, garbage) and
-never flags a cheap option's normal swings. Which tokens are options: `option_tokens` (from the
-universe: ``universe.instrument_token[universe.kind >= Kind.CALL]``); without it, every token on
-a derivatives segment (NFO, BFO, CDS, BCD, MCX) gets the option band (futures are then checked
+never flags a cheap option's normal swings. And a move the packet's own book agrees with (full
+packets: the new price within a factor of two of the best bid and offer) is the market moving,
+not a bad print: on an expiry afternoon an illiquid at-the-money option whose last trade was
+7.40 two minutes ago trades at 82.55 next, with the book at 82.50/82.55. Without a book (ltp
+and quote packets, indices) the band alone decides.
+
+Which tokens are options: `option_tokens` (from the universe:
+``universe.instrument_token[universe.kind >= Kind.CALL]``); without it, every token on a
+derivatives segment (NFO, BFO, CDS, BCD, MCX) gets the option band (futures are then checked
 loosely rather than flagged falsely).
 
 Silence. A token is silent when it has not ticked for ``silent_after`` seconds (default 60) and
@@ -147,6 +153,9 @@ class QualityLimits:
     """Options: ... more than this multiple of the smaller price (4: beyond five-fold) ..."""
     option_jump_floor: float = 20.0
     """... and by more than this many rupees."""
+    book_agrees: float = 2.0
+    """A jump is not reported when the same packet's best bid and offer agree with the new
+    price: it lies within this factor of them (bid / 2 <= last <= 2 * ask)."""
     timestamp_slack: int = 0
     """Seconds a timestamp may step back without a report (Kite's are whole seconds)."""
     silent_after: float = 60.0
@@ -526,6 +535,14 @@ class QualityMonitor:
         # Both prices present, and the same IST day (a new day may open anywhere).
         rows = rows[(ticks["last_price"][rows] > 0) & (prev["last"][rows] > 0)]
         rows = rows[_same_day(ticks, prev, rows, now)]
+        # A move the packet's own book agrees with is the market moving (the previous price
+        # may be a stale trade): a bad print stands apart from the bids and offers.
+        bid = ticks["depth_buy_price"][rows, 0]
+        ask = ticks["depth_sell_price"][rows, 0]
+        price = ticks["last_price"][rows]
+        factor = self.limits.book_agrees
+        agrees = (bid > 0) & (ask > 0) & (price * factor >= bid) & (price <= ask * factor)
+        rows = rows[~agrees]
         if len(rows) == 0:
             return
         i = int(rows[0])
