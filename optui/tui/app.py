@@ -39,6 +39,7 @@ from optui.stop_flag import StopFlag
 from optui.tui.commands import ScreenCommands
 from optui.tui.context import FeedInfo, ViewContext
 from optui.tui.export import export_view
+from optui.tui.modes import InstantModesApp
 from optui.tui.screens.base import OptuiScreen
 from optui.tui.screens.breadth import BreadthScreen
 from optui.tui.screens.chain import ChainScreen
@@ -77,7 +78,7 @@ SCREENS_BY_KEY: tuple[tuple[str, str, str], ...] = (
 """(key, mode, label) of the five screens, in the order the number keys reach them."""
 
 
-class OptuiApp(App[int]):
+class OptuiApp(InstantModesApp[int]):
     """optui's terminal UI: five screens as modes over one engine and one market state."""
 
     CSS_PATH = "app.tcss"
