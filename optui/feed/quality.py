@@ -192,7 +192,7 @@ _STATE: Final = np.dtype(
         ("exchange", np.int64),
         # Latest last price (0: none yet) and the token's jump band.
         ("last", np.float64),
-        ("rel", np.float64),
+        ("grow", np.float64),  # 1 + the relative band
         ("floor", np.float64),
         # When it last ticked (NaN: never) and how often since the market opened.
         ("seen", np.float64),
@@ -242,8 +242,7 @@ class _TokenIndex:
         # The few that collided (or are unknown): a binary search of the sorted tokens.
         missed = np.flatnonzero(~found)
         wanted = tokens[missed]
-        at = np.searchsorted(self._sorted, wanted)
-        at[at == len(self._sorted)] = 0
+        at = np.minimum(np.searchsorted(self._sorted, wanted), max(len(self._sorted) - 1, 0))
         known = self._sorted[at] == wanted if len(self._sorted) else np.zeros(len(at), bool)
         rows[missed] = np.where(known, at, -1)
         return rows
@@ -322,7 +321,7 @@ class QualityMonitor:
         """Say which tokens are options (the rest get the index/stock/futures band)."""
         self._options = np.unique(np.asarray(tokens, dtype=np.uint32))
         band = self._band(self._tokens)
-        self._state["rel"] = band[:, 0]
+        self._state["grow"] = 1.0 + band[:, 0]
         self._state["floor"] = band[:, 1]
 
     def forget(self, tokens: npt.ArrayLike) -> None:
@@ -401,14 +400,15 @@ class QualityMonitor:
             self._volume_down(ticks, down, prev, now, out)
 
         # The last price outside the packet's own day range (prices are never negative, so an
-        # absent low, 0, is never above it), or a jump from the previous last price (a first
-        # price, against 0, is a candidate only).
+        # absent low, 0, is never above it), or a jump from the previous last price: here the
+        # relative band only (a move beyond it either way, a first price against 0), the
+        # absolute floor and the rest in `_jump`.
         outside = ((last > high) & (high > 0)) | (last < ticks["low"])
         if np.count_nonzero(outside):
             self._outside(ticks, outside, out)
         before = prev["last"]
-        band = np.maximum(prev["floor"], prev["rel"] * np.minimum(last, before))
-        jump = np.abs(last - before) > band
+        grow = prev["grow"]
+        jump = (last > before * grow) | (last * grow < before)
         if np.count_nonzero(jump):
             self._jump(ticks, jump, prev, now, out)
 
@@ -532,8 +532,10 @@ class QualityMonitor:
         out: dict[str, _Finding],
     ) -> None:
         rows = np.flatnonzero(jump)
-        # Both prices present, and the same IST day (a new day may open anywhere).
-        rows = rows[(ticks["last_price"][rows] > 0) & (prev["last"][rows] > 0)]
+        # Both prices present, beyond the absolute floor too (options), the same IST day (a
+        # new day may open anywhere).
+        now_at, then = ticks["last_price"][rows], prev["last"][rows]
+        rows = rows[(now_at > 0) & (then > 0) & (np.abs(now_at - then) > prev["floor"][rows])]
         rows = rows[_same_day(ticks, prev, rows, now)]
         # A move the packet's own book agrees with is the market moving (the previous price
         # may be a stale trade): a bad print stands apart from the bids and offers.
@@ -722,7 +724,7 @@ class QualityMonitor:
         state["seen"] = np.nan
         state[old] = self._state
         band = self._band(merged)
-        state["rel"] = band[:, 0]
+        state["grow"] = 1.0 + band[:, 0]
         state["floor"] = band[:, 1]
         reported = np.zeros(len(merged), dtype=bool)
         reported[old] = self._reported
