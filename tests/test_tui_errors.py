@@ -1,7 +1,8 @@
-"""The errors screen: feed events newest first, filtered by kind, each with what optui did and
-what to do, beside the system's health. Driven on the real app: the demo feed with events
-appended to `app.events` (as the app does for a live feed's events), and once end to end on
-live Kite against the emulator with a dropped connection."""
+"""The errors screen: events newest first, filtered by kind, each with what optui did and what
+to do, beside the system's health. Driven on the real app: the demo feed with events recorded
+in `app.event_log` (as the app does for a live feed's events), and end to end on live Kite
+against the emulator with a dropped connection, and attached to a collector whose events are
+in its journal."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from optui.emulator import DEMO_API_KEY, DEMO_API_SECRET, Emulator
+from optui.events import Event
 from optui.feed.calendar import IST
-from optui.feed.kite_events import EventKind, StreamEvent
+from optui.feed.feed_events import feed_event
+from optui.feed.kite_events import EventKind as StreamKind
+from optui.feed.kite_events import StreamEvent
 from optui.feed.kite_stream import AUTH_MESSAGE
 from optui.feed.live import open_live_feed
 from optui.settings import Settings, load_settings
@@ -26,7 +30,6 @@ from optui.tui.app import OptuiApp, create_app
 from optui.tui.context import FeedInfo
 from optui.tui.screens.errors import ErrorsScreen
 from optui.tui.system_health import DiskSpace, ProcessHealth, StoreHealth
-from optui.tui.widgets.event_advice import advise
 from optui.tui.widgets.event_detail import EventDetail
 from optui.tui.widgets.health_panel import HealthPanel, HealthRow, health_rows
 
@@ -38,15 +41,31 @@ FIXED = ProcessHealth(
     disk=DiskSpace(Path("/data"), free=40 * 2**30, total=100 * 2**30),
 )
 
+CROSSED = Event(
+    time=FROZEN - 200,
+    kind="data_quality",
+    severity="warning",
+    code="quality.crossed_book",
+    message="2 instruments had a crossed book (best bid above best ask)",
+    details={"subjects": "NIFTY26NOV24000CE, NIFTY26NOV24100CE"},
+    did="Kept the ticks as received and flagged them.",
+    do="Nothing unless it persists.",
+    count=3,
+    first_time=FROZEN - 260,
+)
 EVENTS = (
-    StreamEvent(FROZEN - 600, "connected", "connected to connection 1", 1),
-    StreamEvent(FROZEN - 599, "subscribed", "subscribed 2,950 instruments (full)", 1),
-    StreamEvent(FROZEN - 480, "disconnected", "connection lost without a close frame (1006)", 2),
-    StreamEvent(FROZEN - 479, "reconnecting", "reconnecting in 1.20 s (attempt 1)", 2),
-    StreamEvent(FROZEN - 477, "connected", "connected to connection 2 again", 2),
-    StreamEvent(FROZEN - 300, "silent", "nothing received for 10.0 s: reconnecting", 3),
-    StreamEvent(FROZEN - 120, "error", "Kite says: [bold]Invalid[/bold] instrument 123", 1),
-    StreamEvent(FROZEN - 60, "auth", AUTH_MESSAGE, 1),
+    feed_event(StreamEvent(FROZEN - 600, "connected", "connected to connection 1", 1)),
+    feed_event(StreamEvent(FROZEN - 599, "subscribed", "subscribed 2,950 instruments (full)", 1)),
+    feed_event(
+        StreamEvent(FROZEN - 480, "disconnected", "connection lost without a close frame (1006)", 2)
+    ),
+    feed_event(StreamEvent(FROZEN - 479, "reconnecting", "reconnecting in 1.20 s (attempt 1)", 2)),
+    feed_event(StreamEvent(FROZEN - 477, "connected", "connected to connection 2 again", 2)),
+    CROSSED,
+    feed_event(
+        StreamEvent(FROZEN - 120, "error", "Kite says: [bold]Invalid[/bold] instrument 123", 1)
+    ),
+    feed_event(StreamEvent(FROZEN - 60, "auth", AUTH_MESSAGE, 1)),
 )
 
 
@@ -68,12 +87,15 @@ async def until(pilot: Pilot[Any], predicate: Callable[[], bool], what: str) -> 
     await pilot.pause()
 
 
-async def on_errors(pilot: Pilot[Any], events: tuple[StreamEvent, ...] = ()) -> ErrorsScreen:
+async def on_errors(pilot: Pilot[Any], events: tuple[Event, ...] = ()) -> ErrorsScreen:
     """Open the errors screen with fixed process readings, once the journal has been read."""
     app = pilot.app
     assert isinstance(app, OptuiApp)
     await until(pilot, lambda: app.state.snapshot().packets > 0, "the first ticks")
-    app.events.extend(events)
+    app.event_log.record_many(events)
+    app.refresh_view()
+    await pilot.pause()
+    app.clear_notifications()  # the toasts the events raised: not what these tests look at
     await pilot.press("5")
     await until(pilot, lambda: isinstance(app.screen, ErrorsScreen), "the errors screen")
     screen = app.screen
@@ -138,24 +160,26 @@ async def test_events_newest_first_with_counts_details_and_advice() -> None:
         screen = await on_errors(pilot, EVENTS)
         table: DataTable[Any] = screen.query_one("#events", DataTable)
         assert row_keys(table) == [str(n) for n in range(len(EVENTS), 0, -1)]
-        assert str(table.get_cell("3", "Kind")) == "disconnected"
-        assert str(table.get_cell("3", "Conn")) == "2"
+        assert str(table.get_cell("3", "Event")) == "feed.disconnected"
         assert str(table.get_cell("3", "Time")) == "10:52:00"
+        assert str(table.get_cell("6", "×")) == "3"  # a group of repeats, counted
+        assert str(table.get_cell("3", "×")) == ""
 
         # The cursor starts on the newest: the refused token, and how to fix it.
         text = detail_text(screen)
-        assert text.startswith("#8 auth · Fri 20 Nov 2026 10:59:00 IST · connection 1")
+        assert text.startswith("#8 auth.refused · critical · Fri 20 Nov 2026 10:59:00 IST")
         assert AUTH_MESSAGE in text
         assert "What you should do: Run `optui login`" in text
+        # ... and the header says so on every screen until it is fixed.
+        assert "LOG IN AGAIN" in str(app.screen.query_one("AppHeader").render())
 
-        # Counts per kind with the last occurrence.
+        # Counts per kind (repeats included) with the last occurrence.
         kinds: DataTable[Any] = screen.query_one("#kinds", DataTable)
-        assert str(kinds.get_cell("connected", "Count")) == "2"
-        assert str(kinds.get_cell("connected", "Last")) == "10:52:03"
+        assert str(kinds.get_cell("feed", "Count")) == "6"
+        assert str(kinds.get_cell("feed", "Last")) == "10:58:00"
+        assert str(kinds.get_cell("data_quality", "Count")) == "3"
         assert str(kinds.get_cell("auth", "Count")) == "1"
-        assert row_keys(kinds) == [
-            "connected", "disconnected", "reconnecting", "silent", "auth", "error", "subscribed",
-        ]  # fmt: skip
+        assert row_keys(kinds) == ["feed", "auth", "data_quality"]
 
         # Down to the drop: optui reconnects by itself; check the network if it repeats.
         table.focus()
@@ -163,8 +187,15 @@ async def test_events_newest_first_with_counts_details_and_advice() -> None:
             await pilot.press("down")
         await pilot.pause()
         text = detail_text(screen)
-        assert text.startswith("#3 disconnected")
+        assert text.startswith("#3 feed.disconnected · warning")
         assert "reconnects by itself" in text and "check the network" in text
+
+        # A group of repeats says how many, since when, and what they were about.
+        table.move_cursor(row=table.get_row_index("6"))
+        await pilot.pause()
+        text = detail_text(screen)
+        assert "3 times, 10:55:40 to Fri 20 Nov 2026 10:56:40 IST" in text
+        assert "subjects NIFTY26NOV24000CE, NIFTY26NOV24100CE" in text
 
         # Kite's own message is shown as it came, brackets and all (never read as markup).
         table.move_cursor(row=table.get_row_index("7"))
@@ -174,16 +205,18 @@ async def test_events_newest_first_with_counts_details_and_advice() -> None:
         assert "Read Kite's message" in text
 
         filter_bar = str(screen.query_one("#filter-bar").render())
-        assert "8 of 8 events" in filter_bar and "5 problems" in filter_bar
+        assert "8 of 8 events" in filter_bar and "6 problems" in filter_bar
 
         # A new event goes on top; the cursor stays on the event being read.
-        app.events.append(StreamEvent(FROZEN - 5, "disconnected", "connection reset", 3))
+        app.event_log.record(
+            feed_event(StreamEvent(FROZEN - 5, "disconnected", "connection reset", 3))
+        )
         app.refresh_view()
         await pilot.pause()
         assert row_keys(table)[:2] == ["9", "8"]
-        assert detail_text(screen).startswith("#7 error")
-        assert str(kinds.get_cell("disconnected", "Count")) == "2"
-        assert str(kinds.get_cell("disconnected", "Last")) == "10:59:55"
+        assert detail_text(screen).startswith("#7 feed.error")
+        assert str(kinds.get_cell("feed", "Count")) == "7"
+        assert str(kinds.get_cell("feed", "Last")) == "10:59:55"
 
 
 async def test_f_cycles_the_filter_through_problems_and_each_kind() -> None:
@@ -191,20 +224,18 @@ async def test_f_cycles_the_filter_through_problems_and_each_kind() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await on_errors(pilot, EVENTS)
         table: DataTable[Any] = screen.query_one("#events", DataTable)
-        assert screen.filters() == [
-            "all", "problems", "connected", "disconnected", "reconnecting", "silent", "auth",
-            "error", "subscribed",
-        ]  # fmt: skip
+        assert screen.filters() == ["all", "problems", "feed", "auth", "data_quality"]
         await pilot.press("f")
         assert screen.kind_filter == "problems"
-        assert row_keys(table) == ["8", "7", "6", "4", "3"]
+        assert row_keys(table) == ["8", "7", "6", "3"]
         assert "Filter: problems" in str(screen.query_one("#filter-bar").render())
-        exported = [r["number"] for r in screen.export_rows() if r["table"] == "event"]
-        assert exported == [8, 7, 6, 4, 3]
+        exported = [r for r in screen.export_rows() if r["table"] == "event"]
+        assert [r["number"] for r in exported] == [8, 7, 6, 3]
+        assert exported[2]["code"] == "quality.crossed_book" and exported[2]["count"] == 3
         await pilot.press("f")
-        assert screen.kind_filter == "connected"
-        assert row_keys(table) == ["5", "1"]
-        assert detail_text(screen).startswith("#5 connected")
+        assert screen.kind_filter == "feed"
+        assert row_keys(table) == ["7", "5", "4", "3", "2", "1"]
+        assert detail_text(screen).startswith("#7 feed.error")
         for _ in range(len(screen.filters()) - 2):
             await pilot.press("f")
         assert screen.kind_filter == "all" and table.row_count == len(EVENTS)
@@ -263,16 +294,18 @@ def test_health_rows_judge_against_the_goals() -> None:
     assert rows["Journal"] == HealthRow("Journal", "unreadable: the journal is damaged", "bad")
 
 
-def test_every_kind_has_advice_and_the_fixes_are_the_right_ones() -> None:
-    for kind in get_args(EventKind):
-        advice = advise(StreamEvent(0.0, kind, "x"))
-        assert advice.did and advice.do
-    assert "optui login" in advise(StreamEvent(0.0, "auth", AUTH_MESSAGE)).do
+def test_every_stream_kind_says_what_optui_did_and_problems_say_what_to_do() -> None:
+    for kind in get_args(StreamKind):
+        event = feed_event(StreamEvent(0.0, kind, "x"))
+        assert event.did
+        if event.severity != "info":
+            assert event.do
+    assert "optui login" in feed_event(StreamEvent(0.0, "auth", AUTH_MESSAGE)).do
     for kind in ("disconnected", "silent"):
-        advice = advise(StreamEvent(0.0, kind, "x"))  # type: ignore[arg-type]
-        assert "reconnects" in advice.did and "network" in advice.do
-    assert "Kite's message" in advise(StreamEvent(0.0, "error", "Kite says: no")).do
-    left_out = advise(StreamEvent(0.0, "message", "left out: NIFTY 2 expiries"))
+        event = feed_event(StreamEvent(0.0, kind, "x"))  # type: ignore[arg-type]
+        assert "reconnects" in event.did and "network" in event.do
+    assert "Kite's message" in feed_event(StreamEvent(0.0, "error", "Kite says: no")).do
+    left_out = feed_event(StreamEvent(0.0, "message", "left out: NIFTY 2 expiries"))
     assert "[kite] strikes" in left_out.do
 
 
@@ -315,18 +348,24 @@ async def test_a_dropped_kite_connection_shows_up_with_its_fix(
 
         def dropped() -> bool:
             app.refresh_view()
-            kinds = [str(table.get_cell(key, "Kind")) for key in row_keys(table)]
-            return "disconnected" in kinds
+            codes = [str(table.get_cell(key, "Event")) for key in row_keys(table)]
+            return "feed.disconnected" in codes
 
         await until(pilot, dropped, "the drop on the errors screen")
-        drop = next(k for k in row_keys(table) if str(table.get_cell(k, "Kind")) == "disconnected")
+        drop = next(
+            k for k in row_keys(table) if str(table.get_cell(k, "Event")) == "feed.disconnected"
+        )
         table.move_cursor(row=table.get_row_index(drop))
         await pilot.pause()
         text = detail_text(screen)
-        assert text.startswith(f"#{drop} disconnected")
+        assert text.startswith(f"#{drop} feed.disconnected")
         assert "reconnects by itself" in text
         # It did: a second "connected" follows, by itself.
-        await until(pilot, lambda: screen.counts.get("connected", (0, 0.0))[0] >= 2, "a reconnect")
+        await until(
+            pilot,
+            lambda: sum(e.code == "feed.connected" for e in app.events) >= 2,
+            "a reconnect",
+        )
         exported = " ".join(str(r) for r in screen.export_rows())
         assert "disconnected" in exported and token not in exported
         await pilot.press("q")

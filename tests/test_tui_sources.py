@@ -62,8 +62,25 @@ def header(app: OptuiApp) -> str:
 @pytest.fixture
 def running_collector(tmp_path: Path) -> Iterator[Settings]:
     """`optui collect` on the demo market in another process, as a user would run it."""
+    yield from _collector(tmp_path, {})
+
+
+@pytest.fixture
+def collector_on_a_full_disk(tmp_path: Path) -> Iterator[Settings]:
+    """A collector told that any disk is nearly full (its thresholds far above any disk)."""
+    huge = str(2**40)  # MiB
+    env = {"OPTUI_STORE__DISK_WARN_MB": huge, "OPTUI_STORE__DISK_CRITICAL_MB": huge}
+    yield from _collector(tmp_path, env)
+
+
+def _collector(tmp_path: Path, extra_env: dict[str, str]) -> Iterator[Settings]:
     settings = settings_for(tmp_path)
-    env = {**os.environ, "OPTUI_DEMO__SPEED": "120", "OPTUI_DEMO__INSTRUMENTS": "600"}
+    env = {
+        **os.environ,
+        "OPTUI_DEMO__SPEED": "120",
+        "OPTUI_DEMO__INSTRUMENTS": "600",
+        **extra_env,
+    }
     command = [sys.executable, "-m", "optui", "collect", "--data-dir", str(settings.data_dir)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -91,6 +108,26 @@ async def test_attach_follows_a_running_collector_read_only(running_collector: S
         assert "ATTACHED" in header(app)
         assert "Attached to" in app.title_text()
         assert feed.journal.readonly
+        await pilot.press("q")
+    feed.close()
+
+
+async def test_attached_the_collector_s_problems_show_on_every_screen(
+    collector_on_a_full_disk: Settings,
+) -> None:
+    settings = collector_on_a_full_disk
+    feed = AttachedFeed(settings)
+    app = create_app(settings, feed=feed)
+    async with app.run_test(size=(120, 30)) as pilot:
+        # The collector stored its event in its journal; the viewer reads it from there.
+        await until(pilot, lambda: "DISK FULL" in header(app))
+        full = [e for e in app.events if e.code == "storage.disk_full"]
+        assert len(full) == 1 and full[0].source == "collect" and full[0].needs_user
+        for key in "2345":
+            await pilot.press(key)
+            await until(pilot, lambda: "DISK FULL: free space now" in header(app))
+        # Read back, not recorded again: the viewer's own log has none of the collector's.
+        assert app.event_log.codes() == []
         await pilot.press("q")
     feed.close()
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import date, timedelta
 
+from optui.events import Event
 from optui.feed.calendar import ist_date
 from optui.feed.codec import encode
 from optui.feed.universe import Universe
@@ -64,6 +65,7 @@ class AttachedFeed:
         self.journal = Journal(path, readonly=True)
         self._last: FrameKey | None = None
         self._started = False
+        self._last_event: FrameKey | None = None
 
     def poll(self) -> list[bytes]:
         if not self._started:
@@ -87,6 +89,14 @@ class AttachedFeed:
 
     def instruments(self) -> tuple[date, str] | None:
         return None  # the collector keeps the list; a viewer stores nothing
+
+    def stored_events(self) -> list[Event]:
+        """The collector's events stored since the last call (all of them the first time):
+        what went wrong there is shown here too."""
+        stored = self.journal.events(self._last_event)
+        if stored:
+            self._last_event = stored[-1].key
+        return [s.event for s in stored]
 
     def close(self) -> None:
         self.journal.close()

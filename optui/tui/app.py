@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -29,8 +30,9 @@ from textual.screen import Screen
 
 from optui.analytics.price_toggle import toggle
 from optui.engine import Engine
+from optui.events import Event, EventLog
 from optui.feed.demo import DemoFeed
-from optui.feed.kite_events import StreamEvent
+from optui.feed.feed_events import as_event
 from optui.feed.state import MarketState
 from optui.feed.universe import Universe
 from optui.logs import log_to_file
@@ -104,13 +106,23 @@ class OptuiApp(InstantModesApp[int]):
 
     def __init__(self, settings: Settings, feed: Feed, clock: Clock = time.time) -> None:
         super().__init__()
+        # Event records reach the UI thread through this (the engine's thread adds to it).
+        self._incoming: deque[Event] = deque()
         self.settings = settings
         self.feed = feed
         self.clock = clock
         self.state = MarketState(feed.universe.instrument_token)
-        self.engine = Engine(feed, None, state=self.state, clock=clock)
+        # Everything that goes wrong (the feed's events, frames that do not decode, data
+        # quality) is counted and grouped here, logged, and shown on the errors screen.
+        self.event_log = EventLog(sinks=[self._incoming.extend], source="tui", clock=clock)
+        # A collector's events, read back from its journal when attached: already logged
+        # and grouped there, so only kept and counted here.
+        self.attached_log = EventLog(log=False, group_window=0.0, clock=clock)
+        self.engine = Engine(
+            feed, None, state=self.state, clock=clock, on_event=self.event_log.record
+        )
         self.basis: PriceBasis = settings.price
-        self.events: list[StreamEvent] = []
+        self.events: list[Event] = []
         self.previous_oi = _previous_oi(feed)
         self.atm_iv_history: dict[str, list[float]] | None = None
         self._stop = StopFlag()
@@ -203,6 +215,7 @@ class OptuiApp(InstantModesApp[int]):
                 newest_tick=snapshot.updated,
                 market_time=market_time or None,
                 login_needed=self.login_needed,
+                problems=(*self.attached_log.open_problems(), *self.event_log.open_problems()),
             ),
             previous_oi=self.previous_oi,
             events=tuple(self.events),
@@ -236,26 +249,41 @@ class OptuiApp(InstantModesApp[int]):
         if self.feed.finished:
             return "stopped"
         for event in reversed(self.events):
-            if event.kind in ("connected", "subscribed"):
+            if event.code in ("feed.connected", "feed.subscribed"):
                 return "connected"
-            if event.kind in ("disconnected", "reconnecting", "silent"):
-                return f"[yellow]{event.kind}[/yellow]"
+            if event.code in ("feed.disconnected", "feed.reconnecting", "feed.silent"):
+                return f"[yellow]{event.code.removeprefix('feed.')}[/yellow]"
         return "connecting"
 
     def _take_feed_events(self) -> None:
-        """Feed events (reconnects, refusals) into the errors screen's list, and as
-        notifications; a refused token becomes LOG IN AGAIN on every screen."""
+        """Events into the errors screen's list, and as notifications: the feed's
+        (reconnects, refusals, rate limits), the engine's (frames that do not decode, data
+        quality) and, attached, the collector's; a refused token becomes LOG IN AGAIN and a
+        filling disk DISK LOW on every screen until fixed."""
         drain = getattr(self.feed, "events", None)
-        if not callable(drain):
-            return
-        for event in drain():
+        if callable(drain):
+            for item in drain():
+                self.event_log.record(as_event(item))
+        self.event_log.flush()
+        stored = getattr(self.feed, "stored_events", None)
+        if callable(stored):
+            for event in stored():
+                self.attached_log.record(event)
+                self.events.append(event)
+        while self._incoming:
+            event = self._incoming.popleft()
             self.events.append(event)
-            if event.kind == "auth":
-                self.login_needed = event.message
-                self.notify(event.message, title="Log in again", severity="error", timeout=30)
-            elif event.kind in ("disconnected", "silent", "error"):
-                self.notify(event.message, title=f"Feed {event.kind}", severity="warning")
+            self._notify_event(event)
         del self.events[:-MAX_EVENTS]
+
+    def _notify_event(self, event: Event) -> None:
+        if event.kind == "auth" and event.needs_user:
+            self.login_needed = event.message
+            self.notify(event.message, title="Log in again", severity="error", timeout=30)
+        elif event.needs_user:
+            self.notify(f"{event.message}. {event.do}", severity="error", timeout=30)
+        elif event.severity in ("warning", "error", "critical"):
+            self.notify(event.message, title=event.code, severity="warning")
 
     # -- actions -------------------------------------------------------------------------
     def action_toggle_price(self) -> None:
@@ -283,7 +311,7 @@ class OptuiApp(InstantModesApp[int]):
 
 
 MAX_EVENTS = 5000
-"""Feed events kept for the errors screen (oldest dropped first)."""
+"""Events kept for the errors screen (oldest dropped first)."""
 
 
 def _previous_oi(feed: Feed) -> dict[int, int] | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from optui.feed.kite_events import StreamEvent
+from optui.events import Event
 from optui.feed.state import MarketSnapshot
 from optui.feed.universe import Universe
 from optui.settings import PriceBasis, Settings
@@ -33,6 +33,9 @@ class FeedInfo:
     market_time: float | None
     """Newest exchange timestamp seen (epoch seconds)."""
     login_needed: str | None = None
+    problems: tuple[Event, ...] = ()
+    """What a person must fix and has not yet (log in again, free disk), oldest first: the
+    header shows it on every screen until it is fixed."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,8 @@ class ViewContext:
     feed: FeedInfo
     previous_oi: Mapping[int, int] | None = None
     """Previous session's closing OI per token, for change in OI (None when unknown)."""
-    events: Sequence[StreamEvent] = field(default_factory=tuple)
-    """Every feed event since the app started, oldest first."""
+    events: Sequence[Event] = field(default_factory=tuple)
+    """The session's events (the app's and, attached, the collector's), oldest first."""
     atm_iv_history: Mapping[str, Sequence[float]] | None = None
     """Past closing ATM IVs per underlying from the archive, for IV percentile and rank
     (None until loaded, or without an archive)."""

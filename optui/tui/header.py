@@ -3,14 +3,17 @@ and the price basis (the one switch that every screen follows)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
+from rich.markup import escape
 from textual.widgets import Static
 
+from optui.events import Event
 from optui.feed.calendar import IST, TradingCalendar, ist_date
 from optui.tui.context import ViewContext
 
-__all__ = ["AppHeader", "describe_header", "market_status"]
+__all__ = ["AppHeader", "describe_header", "market_status", "must_act"]
 
 STALE_AFTER_S = 5.0
 """A feed with no frame for this long is shown as STALE, never as live."""
@@ -27,13 +30,32 @@ def market_status(now: float, calendar: TradingCalendar = _CALENDAR) -> str:
     return "market open" if opens <= now < closes else "market closed"
 
 
+def must_act(problems: Sequence[Event]) -> list[str]:
+    """One short call to action per open problem (the same problem twice is said once)."""
+    calls: list[str] = []
+    for problem in problems:
+        if problem.kind == "auth":
+            call = "LOG IN AGAIN: run `optui login`"
+        elif problem.code == "storage.disk_full":
+            call = "DISK FULL: free space now"
+        elif problem.code == "storage.disk_low":
+            call = "DISK LOW: free space"
+        else:
+            call = f"ACT: {problem.code} (errors, 5)"
+        if call not in calls:
+            calls.append(call)
+    return calls
+
+
 def describe_header(ctx: ViewContext) -> str:
     """The header's text (pure, so tests check it without a terminal)."""
     feed = ctx.feed
     parts = [f"[b]{feed.source}[/b]"]
-    if feed.login_needed:
-        parts.append("[b red]LOG IN AGAIN: run `optui login`[/b red]")
-    elif feed.connection:
+    calls = must_act(feed.problems)
+    if feed.login_needed and not any(call.startswith("LOG IN") for call in calls):
+        calls.insert(0, "LOG IN AGAIN: run `optui login`")
+    parts += [f"[b red]{escape(call)}[/b red]" for call in calls]
+    if feed.connection and not feed.login_needed:
         parts.append(feed.connection)
     if feed.newest_tick is None:
         parts.append("[yellow]waiting for the first tick[/yellow]")

@@ -1,19 +1,20 @@
-"""The errors screen: what happened to the feed, what to do about it, and the system's health.
+"""The errors screen: what went wrong, what optui did, what to do, and the system's health.
 
-On the left, every feed event of the session (`ViewContext.events`: connects, drops,
-silences, a refused token, Kite's messages), newest first, filtered by kind with `f`; under
-it the event under the cursor in full, with what optui did about it and what the user should
-do. On the right, how many events of each kind and when the last was, and the health of the
-system: this process's CPU and memory, the data dir's free disk, ticks/s and the data's age,
-and, when a collector journals into the same data dir, its backlog and roll lag.
+On the left, every event of the session (`ViewContext.events`, `optui.events.Event`: the feed's
+connects, drops and silences, a refused token, Kite's messages, rate limits, data quality,
+storage, and, attached to a collector, the collector's own), newest first, filtered with `f`;
+under it the event under the cursor in full, with its details, what optui did about it and what
+the user should do. On the right, how many events of each kind and when the last was, and the
+health of the system: this process's CPU and memory, the data dir's free disk, ticks/s and the
+data's age, and, when a collector journals into the same data dir, its backlog and roll lag.
 
-The process is sampled on each refresh through `process_health` (cheap); the journal is read
-in a worker at most every `STORE_INTERVAL_S` (it counts every frame). Both are attributes a
-test replaces with fixed readings, so snapshots stay the same run after run.
-"""
+The process is sampled on each refresh through `process_health` (cheap); the journal is read in
+a worker at most every `STORE_INTERVAL_S` (it counts every frame). Both are attributes a test
+replaces with fixed readings, so snapshots stay the same run after run."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -26,13 +27,13 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from optui.events import Event
 from optui.feed.calendar import IST
-from optui.feed.kite_events import StreamEvent
 from optui.settings import Settings
 from optui.tui.context import ViewContext
 from optui.tui.screens.base import OptuiScreen, Row
 from optui.tui.system_health import ProcessHealth, ProcessMeter, StoreHealth, read_store_health
-from optui.tui.widgets.event_advice import EVENT_KINDS, PROBLEM_KINDS, advise
+from optui.tui.widgets.event_advice import EVENT_KINDS, is_problem
 from optui.tui.widgets.event_counts import EventCounts, KindCount
 from optui.tui.widgets.event_detail import EventDetail, describe_event
 from optui.tui.widgets.event_table import ALL, PROBLEMS, EventTable, Numbered, matches
@@ -45,17 +46,19 @@ STORE_INTERVAL_S: Final = 5.0
 
 
 def no_events_text(source: str) -> Text:
-    """The details panel before the feed has reported anything."""
+    """The details panel before anything has been reported."""
     if source == "DEMO":
         why = (
             "The demo market is simulated, so it has no connection to lose. On live Kite "
             "(`optui --source kite`), drops, silences, a refused token and Kite's own errors "
-            "appear here, each with what optui did and what you should do."
+            "appear here, with data-quality and storage problems, each with what optui did "
+            "and what you should do."
         )
     else:
         why = (
-            "The feed has reported nothing yet. Drops, silences, a refused token and Kite's "
-            "own errors appear here, each with what optui did and what you should do."
+            "Nothing has been reported yet. Drops, silences, a refused token, Kite's own "
+            "errors, data-quality and storage problems appear here, each with what optui did "
+            "and what you should do."
         )
     return Text.assemble(("No problems so far. ", "bold green"), why)
 
@@ -81,7 +84,8 @@ class ErrorsScreen(OptuiScreen):
         self.counts: dict[str, KindCount] = {}
         self._log: list[Numbered] = []
         self._numbered = 0
-        self._newest: StreamEvent | None = None
+        self._newest: Event | None = None
+        self._problems = 0
         self._ctx: ViewContext | None = None
         self._store_due = 0.0
         self._store_busy = False
@@ -124,7 +128,7 @@ class ErrorsScreen(OptuiScreen):
             )
         )
 
-    def _take(self, events: Iterable[StreamEvent]) -> None:
+    def _take(self, events: Iterable[Event]) -> None:
         """Number and count the events not seen before (the app's list only grows, dropping
         its oldest beyond a bound)."""
         events = tuple(events)
@@ -139,13 +143,15 @@ class ErrorsScreen(OptuiScreen):
             self._numbered += 1
             self._log.append((self._numbered, event))
             n, _ = self.counts.get(event.kind, (0, 0.0))
-            self.counts[event.kind] = (n + 1, event.time)
+            self.counts[event.kind] = (n + event.count, event.time)
+            if is_problem(event):
+                self._problems += event.count
         self._newest = events[-1]
         del self._log[: -len(events)]  # keep what the app keeps
 
     def _show_filter_bar(self) -> None:
         total = self._numbered
-        problems = sum(n for kind, (n, _) in self.counts.items() if kind in PROBLEM_KINDS)
+        problems = self._problems
         shown = self.query_one(EventTable).row_count
         text = (
             f"Filter: [b]{self.kind_filter}[/b] (f) · {shown:,} of {total:,} events · "
@@ -169,7 +175,7 @@ class ErrorsScreen(OptuiScreen):
                 Text(f"No {self.kind_filter} events. Press f for the next filter.", style="dim")
             )
 
-    def _event(self, number: int | None) -> StreamEvent | None:
+    def _event(self, number: int | None) -> Event | None:
         if number is None or not self._log:
             return None
         at = number - self._log[0][0]
@@ -219,19 +225,22 @@ class ErrorsScreen(OptuiScreen):
         """The events on view (newest first) with their advice, then the health lines."""
         rows: list[Row] = []
         for number, event in reversed(self._log):
-            if not matches(self.kind_filter, event.kind):
+            if not matches(self.kind_filter, event):
                 continue
-            advice = advise(event)
             rows.append(
                 {
                     "table": "event",
                     "number": number,
                     "time": datetime.fromtimestamp(event.time, IST).isoformat(),
                     "kind": event.kind,
-                    "connection": event.connection,
+                    "code": event.code,
+                    "severity": event.severity,
+                    "count": event.count,
                     "message": event.message,
-                    "what_optui_did": advice.did,
-                    "what_to_do": advice.do,
+                    "details": json.dumps(event.details, default=str),
+                    "what_optui_did": event.did,
+                    "what_to_do": event.do,
+                    "source": event.source,
                 }
             )
         rows += [

@@ -1,4 +1,4 @@
-"""How many feed events of each kind, and when the last one was: a glance tells whether the
+"""How many events of each kind, and when the last one was: a glance tells whether the
 feed dropped once this morning or keeps dropping."""
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""The feed's events as a table, newest first, filtered by kind.
+"""Events as a table, newest first, filtered by kind.
 
-Events arrive rarely (a reconnect, a refused token), so the table only changes when one does
-or when the filter changes: new events are added as rows and the rows re-sorted by number,
-the cursor staying on the event the user was reading. Rows are keyed by the event's number
-(its place in the session's events, from 1), which the details panel and the export use.
-"""
+Events arrive rarely (a reconnect, a refused token; repeats come grouped), so the table only
+changes when one does or when the filter changes: new events are added as rows and the rows re-
+sorted by number, the cursor staying on the event the user was reading. Rows are keyed by the
+event's number (its place in the session's events, from 1), which the details panel and the
+export use."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
+from optui.events import Event
 from optui.feed.calendar import IST
-from optui.feed.kite_events import StreamEvent
-from optui.tui.widgets.event_advice import PROBLEM_KINDS, kind_style
+from optui.tui.widgets.event_advice import is_problem, severity_style
 
 __all__ = ["ALL", "EVENT_COLUMNS", "PROBLEMS", "EventTable", "Numbered", "event_time", "matches"]
 
-Numbered = tuple[int, StreamEvent]
+Numbered = tuple[int, Event]
 """An event and its number in the session (from 1)."""
 
 ALL: Final = "all"
@@ -31,19 +31,19 @@ PROBLEMS: Final = "problems"
 EVENT_COLUMNS: Final = (
     ("#", "#", 4),
     ("Time", "Time", 8),
-    ("Kind", "Kind", 12),
-    ("Conn", "Conn", 4),
-    ("Message", "Message", 48),  # in full in the details panel
+    ("Event", "Event", 20),
+    ("×", "×", 4),
+    ("Message", "Message", 40),  # in full in the details panel
 )
 
 
-def matches(kind_filter: str, kind: str) -> bool:
-    """Whether an event of `kind` passes the filter ("all", "problems" or one kind)."""
+def matches(kind_filter: str, event: Event) -> bool:
+    """Whether `event` passes the filter ("all", "problems" or one kind)."""
     if kind_filter == ALL:
         return True
     if kind_filter == PROBLEMS:
-        return kind in PROBLEM_KINDS
-    return kind == kind_filter
+        return is_problem(event)
+    return event.kind == kind_filter
 
 
 def event_time(epoch: float, *, with_date: bool = False) -> str:
@@ -89,7 +89,7 @@ class EventTable(DataTable[Text]):
             self.clear()
             self._newest = 0
         oldest = events[0][0] if events else self._newest + 1
-        fresh = [(n, e) for n, e in events if n > self._newest and matches(kind_filter, e.kind)]
+        fresh = [(n, e) for n, e in events if n > self._newest and matches(kind_filter, e)]
         stale = [n for n in range(self._oldest, oldest) if str(n) in self.rows]
         if events:
             self._newest = max(self._newest, events[-1][0])
@@ -102,8 +102,8 @@ class EventTable(DataTable[Text]):
             self.add_row(
                 Text(str(n), justify="right"),
                 Text(event_time(event.time)),
-                Text(event.kind, style=kind_style(event.kind)),
-                Text(str(event.connection) if event.connection else "—", justify="right"),
+                Text(event.code, style=severity_style(event), no_wrap=True, overflow="ellipsis"),
+                Text(f"{event.count:,}" if event.count > 1 else "", justify="right"),
                 Text(event.message.replace("\n", " "), no_wrap=True, overflow="ellipsis"),
                 key=str(n),
             )
