@@ -26,6 +26,7 @@ import numpy as np
 from optui.events import Event
 from optui.feed.codec import FrameError, decode
 from optui.feed.feed_events import bad_frame_event
+from optui.feed.quality import QualityMonitor, market_open_at
 from optui.feed.state import MarketState
 from optui.stop_flag import StopFlag
 from optui.store.journal import Journal, split_key
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from optui.store.archive import Roller, RollResult
     from optui.store.disk_watch import StorageWatch
 
-__all__ = ["Engine", "EngineStatus", "Source", "StopFlag"]
+__all__ = ["Engine", "EngineStatus", "Source", "StopFlag", "quality_monitor_for"]
 
 
 class Source(Protocol):
@@ -104,6 +105,8 @@ class Engine:
         on_event: Callable[[Event], object] | None = None,
         watch: StorageWatch | None = None,
         watch_interval: float = 10.0,
+        quality: QualityMonitor | None = None,
+        silence_interval: float = 5.0,
     ) -> None:
         self.source = source
         self.journal = journal
@@ -129,6 +132,10 @@ class Engine:
         self.watch = watch
         self.watch_interval = watch_interval
         self._watched_at = -float("inf")
+        self.quality = quality
+        """Checks every decoded batch (`optui.feed.quality`); its events go to `on_event`."""
+        self.silence_interval = silence_interval
+        self._silence_checked = now
 
     def request_roll(self) -> None:
         """Roll everything journalled at the next step (safe from a signal handler or thread)."""
@@ -158,6 +165,9 @@ class Engine:
                     self._event(bad_frame_event(now, key, frame, str(exc)))
                     continue
                 self.status.packets += len(ticks)
+                if self.quality is not None:
+                    for event in self.quality.check(ticks, now):
+                        self._event(event)
                 self.state.update(ticks, received=now)
         self.status.rates = [*self.status.rates[-19:], (now, self.status.packets)]
         if self._last_key is not None and now - self._latest_written >= self.latest_interval:
@@ -167,11 +177,27 @@ class Engine:
             self.roll(everything=True)
         elif self.roller is not None and now - self._rolled_at >= self.roll_interval:
             self.roll()
+        if self.quality is not None:
+            self._check_quality(now)
         if self.watch is not None and now - self._watched_at >= self.watch_interval:
             self._watched_at = now
             for event in self.watch.check(now):
                 self._event(event)
         return len(frames)
+
+    def _check_quality(self, now: float) -> None:
+        # A live feed that re-centred stopped streaming some strikes: not a silence.
+        quality = self.quality
+        assert quality is not None
+        take = getattr(self.source, "take_unsubscribed", None)
+        if callable(take):
+            dropped = take()
+            if dropped:
+                quality.forget(dropped)
+        if now - self._silence_checked >= self.silence_interval:
+            self._silence_checked = now
+            for event in quality.check_silent(now, market_open_at(now)):
+                self._event(event)
 
     def _event(self, event: Event) -> None:
         if self.on_event is not None:
@@ -265,6 +291,17 @@ class Engine:
         if self._last_key is not None:
             self._write_latest()
         self.roll(everything=True)
+
+
+def quality_monitor_for(source: object) -> QualityMonitor:
+    """Data-quality checks for `source`'s instruments (options get their own price band)."""
+    from optui.feed.universe import Kind  # noqa: PLC0415
+
+    universe = getattr(source, "universe", None)
+    options = None
+    if universe is not None:
+        options = universe.instrument_token[universe.kind >= Kind.CALL]
+    return QualityMonitor(option_tokens=options)
 
 
 def _minute_start_ns(now: float) -> int:

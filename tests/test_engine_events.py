@@ -10,11 +10,13 @@ import logging
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from optui.commands.collect import EXIT_AUTH, CollectOptions, collect, event_line, source_for
 from optui.engine import Engine
 from optui.events import Event, EventLog
+from optui.feed.codec import decode, encode
 from optui.feed.demo import DemoFeed
 from optui.feed.feed_events import as_event, feed_event, rest_event
 from optui.feed.kite_events import StreamEvent
@@ -196,3 +198,51 @@ def test_an_event_line_says_what_to_do_when_a_person_must_act() -> None:
     assert line.startswith("00:00:00 UTC critical auth.refused: Kite rejected")
     assert line.endswith("→ " + event.do)
     assert "→" not in event_line(feed_event(StreamEvent(0.0, "connected", "connected")))
+
+
+def _crossed_copy(frame: bytes) -> bytes | None:
+    """`frame` re-encoded with its first full-mode row's best bid above its best ask."""
+    ticks = decode(frame)
+    full = np.flatnonzero(
+        (ticks["mode"] == ticks["mode"].max()) & (ticks["depth_sell_price"][:, 0] > 0)
+    )
+    if len(full) == 0:
+        return None
+    i = int(full[0])
+    ticks["depth_buy_price"][i, 0] = ticks["depth_sell_price"][i, 0] + 5.0
+    return encode(ticks[i : i + 1])
+
+
+class Crossing(Frames):
+    """The demo's frames, one of which (once) has a row whose book is crossed."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, [])
+        self.done = False
+
+    def poll(self) -> list[bytes]:
+        frames = self.feed.poll()
+        if not self.done:
+            for at, frame in enumerate(frames):
+                crossed = _crossed_copy(frame)
+                if crossed is not None:
+                    frames[at] = crossed
+                    self.done = True
+                    break
+        return frames
+
+
+def test_the_collector_reports_a_data_quality_problem_it_sees_in_the_stream(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "data")
+    sources: list[Crossing] = []
+
+    def factory() -> Crossing:
+        sources.append(Crossing(settings))
+        return sources[0]
+
+    out = io.StringIO()
+    code = collect(settings, factory, CollectOptions(duration=1.0, status_interval=0.2), out=out)
+    assert code == 0 and sources[0].done
+    with Journal(journal_dir(settings), readonly=True) as journal:
+        codes = [s.event.code for s in journal.events()]
+    assert codes == ["quality.crossed_book"]  # and nothing else: the demo stream itself is clean

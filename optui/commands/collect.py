@@ -102,7 +102,7 @@ def collect(
     stop: StopFlag | None = None,
 ) -> int:
     """Run the collector until stopped; returns the exit code."""
-    from optui.engine import Engine  # noqa: PLC0415
+    from optui.engine import Engine, quality_monitor_for  # noqa: PLC0415
     from optui.feed.calendar import ist_date  # noqa: PLC0415
     from optui.kite.credentials import AuthError  # noqa: PLC0415
     from optui.logs import log_to_file  # noqa: PLC0415
@@ -208,6 +208,7 @@ def collect(
             roll_interval=settings.store.roll_interval,
             on_event=events.record,
             watch=watch,
+            quality=quality_monitor_for(source),
         )
         report(engine.status, "start")
         with stop_on_signals(stop, on_roll=engine.request_roll):

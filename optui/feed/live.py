@@ -80,6 +80,7 @@ class LiveFeed:
         )
         self.state: MarketState | None = None
         self._checked = clock()
+        self._unsubscribed: deque[int] = deque()
 
     # -- Source --------------------------------------------------------------------------
     @property
@@ -130,10 +131,21 @@ class LiveFeed:
             for name in new.centres
             if new.centres[name] != self.plan.centres.get(name)
         )
+        gone = set(self.plan.tokens()) - set(new.tokens())
         self.plan = new
         self.source.resubscribe(new.connections)
+        if gone:
+            self._unsubscribed.extend(sorted(gone))
         self._plan_events.append(StreamEvent(self.clock(), "subscribed", f"re-centred: {moved}"))
         return True
+
+    def take_unsubscribed(self) -> list[int]:
+        """Tokens no longer streamed since the last call (re-centred away): the engine stops
+        watching them for silence."""
+        taken: list[int] = []
+        while self._unsubscribed:
+            taken.append(self._unsubscribed.popleft())
+        return taken
 
     def note(self, event: StreamEvent | Event) -> None:
         """Report `event` with the feed's own (REST calls made for the feed: rate limits)."""

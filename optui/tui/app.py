@@ -29,7 +29,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from optui.analytics.price_toggle import toggle
-from optui.engine import Engine
+from optui.engine import Engine, quality_monitor_for
 from optui.events import Event, EventLog
 from optui.feed.demo import DemoFeed
 from optui.feed.feed_events import as_event
@@ -119,7 +119,13 @@ class OptuiApp(InstantModesApp[int]):
         # and grouped there, so only kept and counted here.
         self.attached_log = EventLog(log=False, group_window=0.0, clock=clock)
         self.engine = Engine(
-            feed, None, state=self.state, clock=clock, on_event=self.event_log.record
+            feed,
+            None,
+            state=self.state,
+            clock=clock,
+            on_event=self.event_log.record,
+            # An attached viewer shows the collector's own checks instead of repeating them.
+            quality=None if getattr(feed, "label", "") == "ATTACHED" else quality_monitor_for(feed),
         )
         self.basis: PriceBasis = settings.price
         self.events: list[Event] = []
