@@ -156,6 +156,33 @@ async def test_replay_opens_a_past_day_in_the_tui(tmp_path: Path) -> None:
         await pilot.press("q")
 
 
+async def test_a_damaged_archive_file_in_a_replay_is_an_event_on_the_errors_screen(
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(tmp_path)
+    for _ in range(2):  # two runs: two files for the day
+        assert collect(settings, lambda: DemoFeed(settings), CollectOptions(duration=0.4)) == 0
+    root = archive_root_path(settings)
+    files = sorted((root / "ticks").rglob("*.parquet"))
+    assert len(files) == 2
+    kept = read_ticks(str(root), date(2000, 1, 1), date(2100, 1, 1))
+    damaged = files[0].read_bytes()
+    files[0].write_bytes(damaged[: len(damaged) // 2])  # a copy cut short
+    day = sorted(set(read_days(kept)))[0]
+    feed = ReplayFeed(str(root), day, settings.underlyings, speed=1000.0)
+    app = create_app(settings, feed=feed)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: feed.finished and app.state.snapshot().packets > 0)
+        await until(pilot, lambda: any(e.code == "storage.archive_unreadable" for e in app.events))
+        [event] = [e for e in app.events if e.code == "storage.archive_unreadable"]
+        assert event.details["subject"] == str(files[0])
+        assert "quarantine" in event.did
+        await pilot.press("q")
+    # Moved aside byte for byte, never deleted.
+    quarantined = root / "quarantine" / files[0].relative_to(root)
+    assert quarantined.read_bytes() == damaged[: len(damaged) // 2]
+
+
 def read_days(table: Any) -> list[date]:
     from datetime import datetime  # noqa: PLC0415
 

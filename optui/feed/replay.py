@@ -8,11 +8,13 @@ engine (and the TUI) see the bytes they saw live, paced by the original receive 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 
 import numpy as np
 
+from optui.events import Event
 from optui.feed.codec import encode
 from optui.feed.universe import Universe
 
@@ -42,7 +44,12 @@ class ReplaySource:
         self.day = day
         self.speed = speed
         self.clock = clock
-        self._frames: Iterator[tuple[int, np.ndarray]] = iter(iter_day(root, day, collector))
+        # A damaged archive file is skipped and quarantined by the reader; its event reaches
+        # whoever drains `events()` (the collector's or the TUI's event log).
+        self._events: deque[Event] = deque()
+        self._frames: Iterator[tuple[int, np.ndarray]] = iter(
+            iter_day(root, day, collector, on_event=self._events.append)
+        )
         self._next = next(self._frames, None)
         if self._next is None:
             raise NoDataError(
@@ -69,6 +76,13 @@ class ReplaySource:
     @property
     def finished(self) -> bool:
         return self._next is None
+
+    def events(self) -> list[Event]:
+        """What the archive reader reported since the last call (a quarantined file)."""
+        taken: list[Event] = []
+        while self._events:
+            taken.append(self._events.popleft())
+        return taken
 
     def instruments(self) -> None:
         """A replay re-reads what is archived: it adds no instruments list."""
@@ -107,6 +121,9 @@ class ReplayFeed:
 
     def poll(self) -> list[bytes]:
         return self.source.poll()
+
+    def events(self) -> list[Event]:
+        return self.source.events()
 
     @property
     def finished(self) -> bool:

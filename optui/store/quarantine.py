@@ -69,7 +69,7 @@ KEY_COLUMNS: Final = ("instrument_token", "received", "frame_seq", "packet", "ke
 _BATCH: Final = 64 * 1024
 _MAX_PROBLEM: Final = 300
 
-EventSink = Callable[[Event], None]
+EventSink = Callable[[Event], object]
 
 
 def _first_line(exc: BaseException, path: str | None = None) -> str:

@@ -189,6 +189,7 @@ class OptuiApp(InstantModesApp[int]):
                     rate=analytics.rate,
                     model=analytics.model,
                     expiry_time=analytics.expiry_time,
+                    on_event=self.event_log.record,
                 )
             except Exception as exc:  # history is a nicety: say so, keep the app running
                 self.call_from_thread(self.notify, f"IV history unavailable: {exc}")

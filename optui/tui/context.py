@@ -8,7 +8,7 @@ context by hand.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from optui.events import Event
@@ -16,7 +16,7 @@ from optui.feed.state import MarketSnapshot
 from optui.feed.universe import Universe
 from optui.settings import PriceBasis, Settings
 
-__all__ = ["FeedInfo", "ViewContext"]
+__all__ = ["FeedInfo", "ViewContext", "event_sink"]
 
 
 @dataclass(frozen=True)
@@ -55,3 +55,11 @@ class ViewContext:
     atm_iv_history: Mapping[str, Sequence[float]] | None = None
     """Past closing ATM IVs per underlying from the archive, for IV percentile and rank
     (None until loaded, or without an archive)."""
+
+
+def event_sink(app: object) -> Callable[[Event], object] | None:
+    """Where a screen's worker reports what it met (an archive file it had to quarantine):
+    the app's event log, so it reaches the errors screen (thread-safe)."""
+    log = getattr(app, "event_log", None)
+    record = getattr(log, "record", None)
+    return record if callable(record) else None

@@ -31,12 +31,13 @@ from textual.widgets import DataTable, Static
 
 from optui.analytics.breadth import IndexBreadth, Mover, breadth, heat_strip
 from optui.analytics.price_toggle import shown_price
+from optui.events import Event
 from optui.feed import reference
 from optui.feed.calendar import IST, MARKET_CLOSE, MARKET_OPEN
 from optui.feed.state import MarketSnapshot
 from optui.feed.universe import Kind, Universe
 from optui.settings import PriceBasis, Settings
-from optui.tui.context import ViewContext
+from optui.tui.context import ViewContext, event_sink
 from optui.tui.screens.base import OptuiScreen, Row
 from optui.tui.widgets.breadth_movers import MoverRow, MoversPanel
 from optui.tui.widgets.breadth_table import BreadthTable, row_key
@@ -72,7 +73,11 @@ class VolumeHistory:
 
 
 def load_volumes(
-    settings: Settings, today: date, until: dt_time | None, tokens: Iterable[int]
+    settings: Settings,
+    today: date,
+    until: dt_time | None,
+    tokens: Iterable[int],
+    on_event: Callable[[Event], object] | None = None,
 ) -> VolumeHistory:
     """The mean volume of `tokens` over the archived days before `today`, each as of `until`
     (IST; None: whole days). Reads the archive: call it from a worker."""
@@ -86,7 +91,7 @@ def load_volumes(
         days = [d for d in archived_days(root) if d < today][-VOLUME_DAYS:]
         if not days:
             return VolumeHistory({}, 0, until)
-        volumes = daily_volumes(root, days, tokens, until=until)
+        volumes = daily_volumes(root, days, tokens, until=until, on_event=on_event)
     except (ArchiveError, OSError, ValueError) as exc:
         log.warning("breadth: previous days' volumes unreadable: %s", exc)
         return VolumeHistory({}, 0, until, error=str(exc))
@@ -258,7 +263,7 @@ class BreadthScreen(OptuiScreen):
 
         def load() -> None:
             try:
-                volumes = load_volumes(settings, today, until, tokens)
+                volumes = load_volumes(settings, today, until, tokens, event_sink(self.app))
             except Exception as exc:  # shown in the note: the board works without history
                 log.exception("breadth: reading previous days' volumes failed")
                 volumes = VolumeHistory({}, 0, until, error=f"{type(exc).__name__}: {exc}")

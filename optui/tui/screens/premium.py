@@ -39,7 +39,7 @@ from textual.worker import Worker, WorkerState
 from optui.analytics.price_toggle import StraddleSeries, StraddleSummary
 from optui.feed.calendar import IST, ist_date
 from optui.feed.universe import Universe
-from optui.tui.context import ViewContext
+from optui.tui.context import ViewContext, event_sink
 from optui.tui.screens.base import OptuiScreen, Row
 from optui.tui.widgets.line_chart import ChartSeries, LineChart, sparkline
 from optui.tui.widgets.premium_history import OverlayHistory, load_overlay_history
@@ -284,8 +284,9 @@ class PremiumScreen(OptuiScreen):
         names = list(ctx.settings.underlyings)
         today = ist_date(ctx.feed.market_time) if ctx.feed.market_time else ctx.universe.session
         self.query_one("#history-caption", Static).update("Reading archived days…")
+        sink = event_sink(self.app)
         self.run_worker(
-            lambda: load_overlay_history(settings, names, today),
+            lambda: load_overlay_history(settings, names, today, on_event=sink),
             thread=True,
             name="premium-history",
             exit_on_error=False,

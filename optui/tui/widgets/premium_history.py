@@ -10,12 +10,13 @@ crash: the live recording does not need it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
 from optui.analytics.price_toggle import StraddleSummary
+from optui.events import Event
 from optui.settings import Settings
 
 __all__ = ["HISTORY_DAYS", "OverlayHistory", "load_overlay_history"]
@@ -37,7 +38,11 @@ class OverlayHistory:
 
 
 def load_overlay_history(
-    settings: Settings, underlyings: Iterable[str], before: date, days: int = HISTORY_DAYS
+    settings: Settings,
+    underlyings: Iterable[str],
+    before: date,
+    days: int = HISTORY_DAYS,
+    on_event: Callable[[Event], object] | None = None,
 ) -> OverlayHistory:
     """The overlay summary of each of the last `days` archived days before `before`, for each
     underlying. Reads the archive: call it from a worker thread."""
@@ -51,7 +56,9 @@ def load_overlay_history(
         chosen = [d for d in archived_days(root) if d < before][-days:]
         rows: list[StraddleSummary] = []
         for name in underlyings:
-            rows += overlay_history(root, chosen, name, rate=settings.analytics.rate)
+            rows += overlay_history(
+                root, chosen, name, rate=settings.analytics.rate, on_event=on_event
+            )
     except (ArchiveError, DaySeriesError, OSError, ValueError) as exc:
         log.warning("premium: archived overlay unreadable: %s", exc)
         return OverlayHistory((), (), root, f"the archive at {root} could not be read: {exc}")
