@@ -127,6 +127,13 @@ _ABOUT: dict[str, str] = {
         "Commit every journal write to the disk before going on; off risks losing or "
         "corrupting recent data if the machine (not just optui) crashes."
     ),
+    "store.disk_warn_mb": (
+        "Warn on every screen and in the collector's log when the data folder's disk has "
+        "less free than this many MiB."
+    ),
+    "store.disk_critical_mb": (
+        "Below this many MiB free the warning turns critical: writes are about to fail."
+    ),
     # Planned: not settings yet (see the module docstring); described here all the same.
     "log_level": 'How much the logs say: "debug", "info", "warning" or "error".',
     "log_format": 'How log lines are written: "text" for people or "json" for machines.',
@@ -294,6 +301,8 @@ def _first_time() -> list[_Entry]:
         _Entry("store.collector_id", "laptop"),
         _Entry("store.roll_interval", 60.0),
         _Entry("store.sync", True),
+        _Entry("store.disk_warn_mb", 2048),
+        _Entry("store.disk_critical_mb", 512),
     ]
 
 
@@ -338,6 +347,8 @@ def _development() -> list[_Entry]:
         _Entry("store.collector_id", "dev"),
         _Entry("store.roll_interval", 60.0),
         _Entry("store.sync", True),
+        _Entry("store.disk_warn_mb", 2048),
+        _Entry("store.disk_critical_mb", 512),
     ]
 
 
@@ -429,11 +440,18 @@ def _production() -> list[_Entry]:
             "so a power cut loses nothing that was committed.",
         ),
         _Entry(
-            "store.min_free_gib",
-            5,
-            "planned",
-            "Production: stop collecting cleanly (and say so) before the disk fills, "
-            "instead of failing mid-write; `optui doctor` would use the same threshold.",
+            "store.disk_warn_mb",
+            10240,
+            "set",
+            "Production: a day at full Kite load journals gigabytes; hear about a filling "
+            "disk (DISK LOW on every screen, `optui events`, exit 1 from it) hours ahead.",
+        ),
+        _Entry(
+            "store.disk_critical_mb",
+            2048,
+            "set",
+            "Production: below this the collector's warning turns critical; at a full disk it "
+            "stops with exit code 4, keeping everything committed.",
         ),
     ]
 
