@@ -136,8 +136,7 @@ _ABOUT: dict[str, str] = {
     ),
     # Planned: not settings yet (see the module docstring); described here all the same.
     "log_level": 'How much the logs say: "debug", "info", "warning" or "error".',
-    "log_format": 'How log lines are written: "text" for people or "json" for machines.',
-    "store.min_free_gib": "Free disk space (GiB) below which collecting stops cleanly.",
+    "log_format": 'How log lines are written: "json" (what they are today) or "text".',
 }
 
 _SECTION_NOTES: dict[str, str] = {
@@ -399,8 +398,9 @@ def _production() -> list[_Entry]:
             "log_format",
             "json",
             "planned",
-            "Production: JSON lines for journald, Loki or jq. `optui collect` already "
-            "writes JSON lines when it is not on a terminal; this would cover every log.",
+            "Production: JSON lines for journald, Loki or jq. Every log file (optui.log, "
+            "errors.log, auth.log, collect.log) is JSON lines already; a text format for "
+            "people reading the files is what this would add.",
         ),
         _Entry("demo.seed", 7),
         _Entry("demo.tick_interval", 1.0),
