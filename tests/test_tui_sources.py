@@ -85,7 +85,9 @@ def _collector(tmp_path: Path, extra_env: dict[str, str]) -> Iterator[Settings]:
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_until(lambda: writer_info(journal_dir(settings)) is not None)
-        wait_until((archive_root_path(settings) / "instruments").is_dir)
+        # The instruments list itself, not just its folder (made before the file is renamed
+        # into it): the viewer refuses to open without one.
+        wait_until(lambda: any((archive_root_path(settings) / "instruments").rglob("*.parquet")))
         yield settings
     finally:
         process.terminate()
