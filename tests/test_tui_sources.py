@@ -192,3 +192,37 @@ def read_days(table: Any) -> list[date]:
 
     stamps = table.column("received").cast("int64").to_pylist()
     return [datetime.fromtimestamp(ns / 1e9, IST).date() for ns in stamps[:1]]
+
+
+async def test_a_replayed_day_knows_the_previous_day_s_closing_oi(tmp_path: Path) -> None:
+    from test_history import DAYS, FIRST, LAST, ROUND_S, SMALL, Day, last_oi  # noqa: PLC0415
+
+    from optui.feed.calendar import epoch_at  # noqa: PLC0415
+    from optui.feed.simulator import DemoMarket  # noqa: PLC0415
+    from optui.store.archive import Roller  # noqa: PLC0415
+    from optui.store.instruments import write_instruments  # noqa: PLC0415
+    from optui.store.journal import Journal  # noqa: PLC0415
+
+    settings = settings_for(tmp_path)
+    root = archive_root_path(settings)
+    collected: dict[date, Day] = {}
+    with Journal(tmp_path / "scratch", sync=False) as journal:
+        for day in DAYS[:2]:  # two consecutive trading days, each to its close
+            start = epoch_at(day, FIRST)
+            market = DemoMarket(7, day, start=start, tick_interval=ROUND_S, universe=SMALL)
+            rounds = []
+            for t in range(start, epoch_at(day, LAST) + 1, ROUND_S):
+                frames = market.advance_to(t)
+                journal.append_many(frames, [t * 1_000_000_000 + i for i in range(len(frames))])
+                rounds.append((float(t), frames))
+            write_instruments(root, day, "c1", market.instruments_csv())
+            collected[day] = Day(market, rounds)
+        Roller(journal, root, "c1").roll()
+    feed = ReplayFeed(str(root), DAYS[1], settings.underlyings, speed=1000.0)
+    app = create_app(settings, feed=feed)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.previous_oi is not None)
+        expected = last_oi(collected[DAYS[0]])
+        assert app.previous_oi is not None and len(app.previous_oi) > 100
+        assert all(app.previous_oi[t] == expected[t] for t in app.previous_oi)
+        await pilot.press("q")

@@ -158,6 +158,8 @@ class OptuiApp(InstantModesApp[int]):
         self.sub_title = self.title_text()
         self.run_worker(self._pump, thread=True, exclusive=True, name="feed")
         self.run_worker(self._load_iv_history, thread=True, name="iv-history")
+        if self.previous_oi is None:
+            self.run_worker(self._load_previous_oi, thread=True, name="previous-oi")
         self.set_interval(REFRESH_INTERVAL_S, self.refresh_view)
         self.call_after_refresh(self.refresh_view)
 
@@ -196,6 +198,29 @@ class OptuiApp(InstantModesApp[int]):
                 return
             history[name] = [d.atm_iv for d in days]
         self.atm_iv_history = history
+
+    def _load_previous_oi(self) -> None:
+        """The previous trading day's closing OI from the archive (a live feed, a replay or
+        a collector's store), for the chain's change in OI; it stays unknown ("—") when that
+        day was not collected."""
+        from optui.store.history import previous_close_oi  # noqa: PLC0415
+        from optui.store.locations import archive_root  # noqa: PLC0415
+
+        day = getattr(self.feed, "session", None)
+        root = archive_root(self.settings)
+        if not isinstance(day, date) or ("://" not in root and not (Path(root) / "ticks").is_dir()):
+            return
+        plan = getattr(self.feed, "plan", None)
+        # What is streamed (the planner's tokens) when known: every listed derivative
+        # without a tick that afternoon would make the read longer.
+        tokens = list(plan.tokens()) if plan is not None else self.feed.universe.instrument_token
+        try:
+            found = previous_close_oi(root, day, tokens, on_event=self.event_log.record)
+        except Exception as exc:  # change in OI is a nicety: say so, keep the app running
+            self.call_from_thread(self.notify, f"Previous day's OI unavailable: {exc}")
+            return
+        if found:
+            self.previous_oi = found
 
     def _pump(self) -> None:
         """Feed thread: run the engine until unmount; never touches widgets."""
