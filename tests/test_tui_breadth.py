@@ -16,10 +16,13 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from rich.console import Console
+from rich.padding import Padding
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.coordinate import Coordinate
 from textual.pilot import Pilot
-from textual.widgets import DataTable
+from textual.renderables.styled import Styled
 
 from optui.analytics.breadth import IndexBreadth, breadth, heat_strip
 from optui.feed import reference
@@ -33,8 +36,10 @@ from optui.store.journal import Journal
 from optui.tui.app import OptuiApp, create_app
 from optui.tui.screens.breadth import BreadthScreen, load_volumes
 from optui.tui.widgets.ad_bar import AD_STYLES, ad_bar, bar_widths
-from optui.tui.widgets.breadth_table import AD_BAR_WIDTH
+from optui.tui.widgets.breadth_movers import MoverTable
+from optui.tui.widgets.breadth_table import AD_BAR_WIDTH, BreadthTable
 from optui.tui.widgets.heat_strip import HeatStrip, sector_label, strip_lines
+from optui.tui.widgets.line_table import LineTable, cell_runs, cell_segments
 
 # Friday 20 Nov 2026, 11:00 IST: inside market hours of a trading day.
 FROZEN = datetime(2026, 11, 20, 11, 0, tzinfo=IST).timestamp()
@@ -82,7 +87,7 @@ def analytics(app: OptuiApp, average_volume: dict[int, float] | None = None) -> 
     }
 
 
-def cell(table: DataTable[Any], row: str, column: str) -> str:
+def cell(table: LineTable, row: str, column: str) -> str:
     return str(table.get_cell(row, column))
 
 
@@ -94,7 +99,7 @@ async def test_the_board_bars_heat_strip_and_export_are_the_analytics() -> None:
     app = frozen_app()
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await on_breadth(pilot)
-        table: DataTable[Any] = screen.query_one("#indices", DataTable)
+        table = screen.query_one("#indices", BreadthTable)
         expected = analytics(app)
         assert set(expected) == set(reference.index_members())
         for name, b in expected.items():
@@ -123,7 +128,7 @@ async def test_the_board_bars_heat_strip_and_export_are_the_analytics() -> None:
         assert cell(table, vix_key, "Last") == f"{float(snapshot.ticks['last_price'][at]):,.2f}"
         assert cell(table, vix_key, "Adv") == "—" and cell(table, vix_key, "A/D bar") == ""
         # Broad index first, then the sectors, then the indices without members.
-        assert table.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value == NIFTY
+        assert table.keys[0] == NIFTY
         note = str(screen.query_one("#breadth-note").render())
         assert note.startswith("Vol×: no previous days archived yet")
 
@@ -239,8 +244,8 @@ async def test_the_cursor_picks_the_movers_and_their_prices_follow_the_basis() -
     app = frozen_app()
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await on_breadth(pilot)
-        gainers: DataTable[Any] = screen.query_one("#gainers", DataTable)
-        losers: DataTable[Any] = screen.query_one("#losers", DataTable)
+        gainers = screen.query_one("#gainers", MoverTable)
+        losers = screen.query_one("#losers", MoverTable)
         expected = analytics(app)
         nifty = expected["NIFTY 50"]
         assert [cell(gainers, str(i), "Symbol") for i in range(5)] == [
@@ -254,9 +259,9 @@ async def test_the_cursor_picks_the_movers_and_their_prices_follow_the_basis() -
         assert cell(gainers, "0", "Chg %") == f"{top.change_pct:+,.2f}%"
 
         # Down the board to NIFTY BANK: its movers replace NIFTY 50's.
-        table: DataTable[Any] = screen.query_one("#indices", DataTable)
+        table = screen.query_one("#indices", BreadthTable)
         table.focus()
-        while table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value != BANK:
+        while table.cursor_key != BANK:
             await pilot.press("down")
         await pilot.pause()
         bank = expected["NIFTY BANK"]
@@ -292,7 +297,7 @@ async def test_the_board_is_computed_again_with_new_ticks_at_most_once_a_second(
     app = frozen_app()
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await on_breadth(pilot)
-        table: DataTable[Any] = screen.query_one("#indices", DataTable)
+        table = screen.query_one("#indices", BreadthTable)
         wall = [1e9]
         screen.wall_clock = lambda: wall[0]
 
@@ -320,6 +325,92 @@ async def test_the_board_is_computed_again_with_new_ticks_at_most_once_a_second(
         app.refresh_view()
         await pilot.pause()
         assert screen.breadths is computed  # no new ticks: nothing computed again
+
+
+async def test_the_board_keys_move_the_cursor_and_scroll_as_a_data_table_did() -> None:
+    app = frozen_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await on_breadth(pilot)
+        table = screen.query_one("#indices", BreadthTable)
+        assert app.focused is table and table.cursor_row == 0
+        assert table.page_rows < table.row_count  # half the screen: the board scrolls
+        await pilot.press("ctrl+end")
+        await pilot.pause()
+        assert table.cursor_row == table.row_count - 1
+        assert table.scroll_y == table.row_count - table.page_rows  # the cursor in view
+        assert screen.selected == table.keys[-1]
+        await pilot.press("ctrl+home")
+        await pilot.pause()
+        assert table.cursor_row == 0 and table.scroll_y == 0
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert table.cursor_row == table.page_rows
+        await pilot.press("up")
+        await pilot.pause()
+        assert table.cursor_row == table.page_rows - 1
+        # Left and right scroll the columns (the board is wider than 80 columns).
+        await pilot.press("right", "right")
+        await pilot.pause()
+        assert table.scroll_x > 0
+        await pilot.press("home")
+        await pilot.pause()
+        assert table.scroll_x == 0
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.scroll_x == table.max_scroll_x > 0
+
+
+async def test_a_changed_cell_redraws_its_row_only() -> None:
+    app = frozen_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await on_breadth(pilot)
+        table = screen.query_one("#indices", BreadthTable)
+        table.move_cursor(row=5)
+        await pilot.pause()
+        drawn = [table._row_strip(i) for i in range(table.row_count)]
+        level = table.get_cell(NIFTY, "Last")
+        assert not table.update_row(NIFTY, {"Last": Text(level.plain, justify="right")})
+        assert table.update_row(NIFTY, {"Last": Text("1.00", justify="right")})
+        again = [table._row_strip(i) for i in range(table.row_count)]
+        row = table.keys.index(NIFTY)
+        assert again[row] is not drawn[row] and "1.00" in again[row].text
+        assert all(
+            again[i] is drawn[i] for i in range(table.row_count) if i not in (row, 5)
+        )  # every other row (but the cursor's, drawn fresh each time) kept as it was
+
+
+@pytest.mark.parametrize(
+    ("cell", "width"),
+    [
+        (Text("NIFTY 50"), 17),
+        (Text("NIFTY FIN SERVICE AND MORE"), 17),
+        (Text(""), 5),
+        (Text("24,529.65", justify="right"), 10),
+        (Text("-0.41", style="red", justify="right"), 8),
+        (Text("all ↑", style="green", justify="right"), 5),
+        (Text("toolong", style="red", justify="right"), 4),
+        (Text("ab", style="green"), 5),
+        (Text.assemble(("ab", "bold"), "cd", ("e", "red")), 7),
+        (ad_bar(6, 2, 3, 1, 12), 12),
+        (ad_bar(0, 0, 0, 0, 12), 12),
+        (Text("Vol×"), 5),
+    ],
+)
+def test_a_cell_is_drawn_as_a_data_table_draws_it(cell: Text, width: int) -> None:
+    """Segment for segment what a DataTable's Rich render gives (padding 1 each side, the
+    row's style before the cell's and the cursor's colours after, a cell's line simplified),
+    so the screens look as they did."""
+    console = Console(width=80)
+    options = console.options.update_dimensions(width + 2, 1).update(no_wrap=True)
+    for pre, post in (
+        (Style(color="#e0e0e0", bgcolor="#1e1e1e"), Style()),
+        (Style(color="#e0e0e0", bgcolor="#0178d4", bold=True), Style(color="#000000")),
+    ):
+        lines = console.render_lines(
+            Styled(Padding(cell, (0, 1)), pre_style=pre, post_style=post), options
+        )
+        want = list(Segment.simplify(lines[0]))
+        assert cell_segments(cell_runs(cell, width), pre, post) == want
 
 
 # -- volume against previous days ------------------------------------------------------------
@@ -379,11 +470,11 @@ async def test_volume_against_previous_days_from_the_archive(archived_day: Archi
             until=dt_time(11, 0),
         ).average()
         expected: dict[str, IndexBreadth] = analytics(app, average)
-        table: DataTable[Any] = screen.query_one("#indices", DataTable)
+        table = screen.query_one("#indices", BreadthTable)
         for b in expected.values():
             assert b.volume_ratio is not None
             assert cell(table, str(b.token), "Vol ratio") == f"{b.volume_ratio:.2f}"
-        gainers: DataTable[Any] = screen.query_one("#gainers", DataTable)
+        gainers = screen.query_one("#gainers", MoverTable)
         top = expected["NIFTY 50"].gainers[0]
         assert top.volume_ratio is not None
         assert cell(gainers, "0", "Vol ratio") == f"{top.volume_ratio:.2f}"

@@ -27,7 +27,7 @@ from typing import Final
 import numpy as np
 from rich.text import Text
 from textual.widget import Widget
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from optui.analytics.breadth import IndexBreadth, Mover, breadth, heat_strip
 from optui.analytics.price_toggle import shown_price
@@ -42,6 +42,7 @@ from optui.tui.screens.base import OptuiScreen, Row
 from optui.tui.widgets.breadth_movers import MoverRow, MoversPanel
 from optui.tui.widgets.breadth_table import BreadthTable, row_key
 from optui.tui.widgets.heat_strip import HeatStrip
+from optui.tui.widgets.line_table import LineTable
 
 __all__ = [
     "BREADTH_INTERVAL_S",
@@ -218,10 +219,10 @@ class BreadthScreen(OptuiScreen):
         self._computed_at = now
         return True
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_line_table_row_highlighted(self, event: LineTable.RowHighlighted) -> None:
         """The cursor on an index shows its movers."""
-        if event.data_table.id == "indices" and event.row_key.value is not None:
-            self.selected = event.row_key.value
+        if event.table.id == "indices":
+            self.selected = event.row_key
             self._show_movers()
 
     def _show_movers(self) -> None:

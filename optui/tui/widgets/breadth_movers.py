@@ -1,7 +1,8 @@
 """The movers panel: the biggest gainers and losers among the selected index's members.
 
 Two small tables side by side with a fixed number of row slots, written in place each
-refresh. Prices follow the app's price basis (last or the day's average, as
+refresh (line-API `LineTable`s: a slot is drawn again only when one of its cells changed).
+Prices follow the app's price basis (last or the day's average, as
 `optui.analytics.price_toggle.shown_price` picks them); the % change is the analytics' (last
 price vs the previous close), which is also what ranks the movers.
 """
@@ -15,19 +16,20 @@ from typing import Final
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from optui.analytics.breadth import DEFAULT_MOVERS, Mover
-from optui.tui.widgets.breadth_table import price, ratio, same_text, signed
+from optui.tui.widgets.breadth_table import price, ratio, signed
+from optui.tui.widgets.line_table import Column, LineTable
 
 __all__ = ["MOVER_COLUMNS", "MoverRow", "MoverTable", "MoversPanel"]
 
 #: (key, label, width)
 MOVER_COLUMNS: Final = (
-    ("Symbol", "Symbol", 10),
-    ("Price", "Price", 9),
-    ("Chg %", "Chg %", 7),
-    ("Vol ratio", "Vol×", 5),
+    Column("Symbol", "Symbol", 10),
+    Column("Price", "Price", 9),
+    Column("Chg %", "Chg %", 7),
+    Column("Vol ratio", "Vol×", 5),
 )
 
 
@@ -39,18 +41,16 @@ class MoverRow:
     price: float
 
 
-class MoverTable(DataTable[Text]):
-    """Gainers or losers: `DEFAULT_MOVERS` row slots ("0", "1", ...), blank when unused."""
+class MoverTable(LineTable, can_focus=False):
+    """Gainers or losers: `DEFAULT_MOVERS` row slots ("0", "1", ...), blank when unused; no
+    cursor (nothing to pick here: the board's cursor drives it)."""
 
     def __init__(self, *, id: str) -> None:
-        super().__init__(id=id, cursor_type="none", zebra_stripes=True)
-        self.can_focus = False  # nothing to pick here: the board's cursor drives it
-
-    def on_mount(self) -> None:
-        for key, label, width in MOVER_COLUMNS:
-            self.add_column(label, key=key, width=width)
-        for slot in range(DEFAULT_MOVERS):
-            self.add_row(*(Text("") for _ in MOVER_COLUMNS), key=str(slot))
+        super().__init__(MOVER_COLUMNS, id=id, zebra_stripes=True, show_cursor=False)
+        self.set_rows(
+            [str(slot) for slot in range(DEFAULT_MOVERS)],
+            [[Text("") for _ in MOVER_COLUMNS] for _ in range(DEFAULT_MOVERS)],
+        )
 
     def show(self, rows: Sequence[MoverRow]) -> None:
         for slot in range(DEFAULT_MOVERS):
@@ -63,10 +63,8 @@ class MoverTable(DataTable[Text]):
                     "Vol ratio": ratio(m.volume_ratio),
                 }
             else:
-                cells = {key: Text("") for key, _, _ in MOVER_COLUMNS}
-            for column, value in cells.items():
-                if not same_text(self.get_cell(str(slot), column), value):
-                    self.update_cell(str(slot), column, value)
+                cells = {c.key: Text("") for c in MOVER_COLUMNS}
+            self.update_row(str(slot), cells)
 
 
 class MoversPanel(Vertical):
