@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable
 
 from optui.feed.calendar import IST
 from optui.feed.codec import decode
@@ -16,6 +15,7 @@ from optui.settings import load_settings
 from optui.tui.app import OptuiApp, create_app, run_app
 from optui.tui.context import FeedInfo, ViewContext
 from optui.tui.header import describe_header
+from optui.tui.widgets.breadth_table import BreadthTable
 
 # Friday 20 Nov 2026, 11:00 IST: inside market hours of a trading day.
 FROZEN = datetime(2026, 11, 20, 11, 0, tzinfo=IST).timestamp()
@@ -49,7 +49,7 @@ async def test_opens_on_the_demo_market_with_live_index_levels() -> None:
         nifty = snapshot.row(256265)
         assert nifty is not None
         level = float(snapshot.ticks["last_price"][nifty])
-        table: DataTable[Any] = app.screen.query_one("#indices", DataTable)
+        table = app.screen.query_one("#indices", BreadthTable)
         assert str(table.get_cell("256265", "Last")) == f"{level:,.2f}"
         assert table.row_count >= 5
         assert app.feed.session.live and app.feed.session.session.isoformat() == "2026-11-20"
