@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pilot_wait import until
 from rich.console import Console
 from rich.padding import Padding
 from rich.segment import Segment
@@ -50,20 +51,6 @@ BANK = "260105"
 
 def frozen_app(**overrides: Any) -> OptuiApp:
     return create_app(load_settings(overrides=overrides), clock=lambda: FROZEN)
-
-
-async def until(pilot: Pilot[Any], predicate: Any, what: str) -> None:
-    """Wait on a condition (re-checked every 20 ms, at most 10 s), then redraw."""
-    for _ in range(500):
-        if predicate():
-            break
-        await pilot.pause(0.02)
-    else:
-        raise AssertionError(f"timed out waiting for {what}")
-    app = pilot.app
-    assert isinstance(app, OptuiApp)
-    app.refresh_view()
-    await pilot.pause()
 
 
 async def on_breadth(pilot: Pilot[Any]) -> BreadthScreen:

@@ -6,12 +6,13 @@ in its journal."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, get_args
 
 import pytest
+from pilot_wait import until
 from textual.coordinate import Coordinate
 from textual.pilot import Pilot
 from textual.widgets import DataTable
@@ -71,20 +72,6 @@ EVENTS = (
 
 def frozen_app(**overrides: Any) -> OptuiApp:
     return create_app(load_settings(overrides=overrides), clock=lambda: FROZEN)
-
-
-async def until(pilot: Pilot[Any], predicate: Callable[[], bool], what: str) -> None:
-    """Wait on a condition (re-checked every 20 ms, at most 30 s), then redraw."""
-    for _ in range(1500):
-        if predicate():
-            break
-        await pilot.pause(0.02)
-    else:
-        raise AssertionError(f"timed out waiting for {what}")
-    app = pilot.app
-    assert isinstance(app, OptuiApp)
-    app.refresh_view()
-    await pilot.pause()
 
 
 async def on_errors(pilot: Pilot[Any], events: tuple[Event, ...] = ()) -> ErrorsScreen:

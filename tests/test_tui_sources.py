@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.pilot import Pilot
+from pilot_wait import until
+from test_collect import wait_until
 
 from optui.commands.collect import CollectOptions, collect
 from optui.feed.attach import AttachedFeed
@@ -37,21 +37,6 @@ def settings_for(home: Path) -> Settings:
             **FAST,
         }
     )
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)  # poll interval of a bounded wait
-
-
-async def until(pilot: Pilot[Any], predicate: Callable[[], bool]) -> None:
-    for _ in range(1500):  # bounded: re-checked every 20 ms
-        if predicate():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def header(app: OptuiApp) -> str:
