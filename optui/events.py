@@ -37,7 +37,6 @@ import msgspec
 
 __all__ = [
     "KINDS",
-    "SEVERITIES",
     "CodeCount",
     "Event",
     "EventKind",
@@ -50,7 +49,6 @@ __all__ = [
 EventKind = Literal["feed", "auth", "rate_limit", "data_quality", "storage", "config"]
 Severity = Literal["info", "warning", "error", "critical"]
 KINDS: Final[tuple[EventKind, ...]] = get_args(EventKind)
-SEVERITIES: Final[tuple[Severity, ...]] = get_args(Severity)
 
 _LEVELS: Final[dict[str, int]] = {
     "info": logging.INFO,
@@ -216,12 +214,6 @@ class EventLog:
         with self._lock:
             rows = [CodeCount(c.code, c.kind, c.count, c.last) for c in self._codes.values()]
         return sorted(rows, key=lambda c: c.last.time, reverse=True)
-
-    def last(self, kind: EventKind) -> Event | None:
-        """The latest event of `kind`, or None."""
-        with self._lock:
-            found = [c.last for c in self._codes.values() if c.kind == kind]
-        return max(found, key=lambda e: e.time) if found else None
 
     def open_problems(self) -> list[Event]:
         """What a person must fix and has not yet, oldest first."""

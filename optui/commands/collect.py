@@ -250,11 +250,7 @@ def collect(
 
 def event_record(event: Event) -> dict[str, object]:
     """An event as a collect.log / stdout JSON record."""
-    record: dict[str, object] = {
-        "time": datetime.fromtimestamp(event.time, UTC).isoformat(),
-        "event": "event",
-    }
-    record.update(msgspec.to_builtins(event))
+    record: dict[str, object] = {"event": "event", **msgspec.to_builtins(event)}
     record["time"] = datetime.fromtimestamp(event.time, UTC).isoformat()
     return record
 
