@@ -72,10 +72,22 @@ class Archive:
 
 def _handler(archive: Archive) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
+        finished: bool = False
+
         def log_message(self, format: str, *args: object) -> None:
             pass  # keep test output clean
 
+        def _finish(self) -> None:
+            # The request stops counting as in flight before its answer is written: the client
+            # may send its next request the moment it has read this one's answer, which can be
+            # before this thread gets to run again.
+            if not self.finished:
+                self.finished = True
+                with archive.lock:
+                    archive.in_flight -= 1
+
         def _send(self, status: int, body: bytes, kind: str = "text/html") -> None:
+            self._finish()
             self.send_response(status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
@@ -85,6 +97,7 @@ def _handler(archive: Archive) -> type[http.server.BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def do_GET(self) -> None:
+            self.finished = False
             with archive.lock:
                 archive.requests.append((self.path, dict(self.headers.items())))
                 archive.in_flight += 1
@@ -94,8 +107,7 @@ def _handler(archive: Archive) -> type[http.server.BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (a timeout test)
             finally:
-                with archive.lock:
-                    archive.in_flight -= 1
+                self._finish()
 
         def _answer(self) -> None:
             _, style, name = self.path.split("/", 2)
