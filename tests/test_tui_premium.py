@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pilot_wait import until
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
@@ -323,6 +324,14 @@ async def test_minutes_follow_the_market_time_and_export_as_rows(minutes: Minute
         assert float(written[0]["straddle_last"]) == rows[0]["straddle_last"]
 
 
+def advance_demo(app: OptuiApp, seconds: float) -> None:
+    """The frozen demo market `seconds` on: its ticks into the app's state, as the feed
+    thread would apply them had the clock moved."""
+    market = DemoMarket(7, SESSION, start=FROZEN)
+    for ticks in market.ticks_to(FROZEN + seconds):
+        app.state.update(ticks, received=FROZEN + seconds)
+
+
 async def test_recording_goes_on_while_another_screen_is_on_view() -> None:
     app = frozen_app()
     async with app.run_test(size=(100, 30)) as pilot:
@@ -331,13 +340,26 @@ async def test_recording_goes_on_while_another_screen_is_on_view() -> None:
         first = screen.recorder.minutes("NIFTY")
         await pilot.press("1")
         assert app.screen is not screen
-        # The same demo market a minute on: its ticks into the app's state, as the feed
-        # thread would apply them had the clock moved.
-        market = DemoMarket(7, SESSION, start=FROZEN)
-        for ticks in market.ticks_to(FROZEN + 61):
-            app.state.update(ticks, received=FROZEN + 61)
-        screen._sample_in_background()
+        advance_demo(app, 61)
+        app.refresh_view()  # the app's timer, with the chain on view
         assert screen.recorder.minutes("NIFTY") == [*first, first[-1] + 60]
+
+
+async def test_recording_starts_with_the_app_not_with_the_first_visit() -> None:
+    app = frozen_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(
+            pilot, lambda: app.straddles is not None and bool(app.straddles.minutes("NIFTY"))
+        )
+        assert app.straddles is not None
+        first = app.straddles.minutes("NIFTY")
+        advance_demo(app, 61)
+        app.refresh_view()  # the chain is on view: the price-toggle screen was never opened
+        assert app.straddles.minutes("NIFTY") == [*first, first[-1] + 60]
+        screen = await on_premium(pilot)
+        assert screen.recorder is app.straddles
+        status = str(screen.query_one("#premium-status", Static).render())
+        assert "2 min recorded since 11:00" in status
 
 
 # -- past days --------------------------------------------------------------------------------

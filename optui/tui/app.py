@@ -48,6 +48,7 @@ from optui.tui.screens.chain import ChainScreen
 from optui.tui.screens.errors import ErrorsScreen
 from optui.tui.screens.participants import ParticipantsScreen
 from optui.tui.screens.premium import PremiumScreen
+from optui.tui.widgets.premium_recorder import StraddleRecorder
 
 __all__ = ["OptuiApp", "create_app", "run_app"]
 
@@ -131,6 +132,9 @@ class OptuiApp(InstantModesApp[int]):
         self.events: list[Event] = []
         self.previous_oi = _previous_oi(feed)
         self.atm_iv_history: dict[str, list[float]] | None = None
+        self.straddles: StraddleRecorder | None = None
+        """Each index's ATM straddle per market minute, for the price-toggle screen: sampled
+        on every refresh from the app's start, whichever screen is on view."""
         self._stop = StopFlag()
         self.login_needed: str | None = None
         self.theme = "textual-light" if settings.theme == "light" else "textual-dark"
@@ -254,6 +258,15 @@ class OptuiApp(InstantModesApp[int]):
             atm_iv_history=self.atm_iv_history,
         )
 
+    def straddles_for(self, ctx: ViewContext) -> StraddleRecorder:
+        """The straddle recording of `ctx`'s universe (a new universe, as after a new day's
+        instruments, starts a new one)."""
+        if self.straddles is None or self.straddles.universe is not ctx.universe:
+            self.straddles = StraddleRecorder(
+                ctx.universe, ctx.settings.underlyings, rate=ctx.settings.analytics.rate
+            )
+        return self.straddles
+
     def refresh_view(self) -> None:
         """Redraw the screen on view from one snapshot (a timer calls this)."""
         # At exit the screen stack empties before the last timer tick is cancelled, right
@@ -267,6 +280,8 @@ class OptuiApp(InstantModesApp[int]):
             return
         if isinstance(screen, OptuiScreen) and screen.is_mounted and self.is_running:
             ctx = self.context()
+            # At most one sample per few market seconds: the recorder throttles itself.
+            self.straddles_for(ctx).sample(ctx.snapshot, ctx.feed.market_time)
             with self.batch_update():
                 screen.show(ctx)
 

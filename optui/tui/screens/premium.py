@@ -15,16 +15,17 @@ analytics applied to the snapshots the app hands in), and shows:
   in a worker thread; without an archive, a line saying how one is built.
 
 Recording is keyed by the market time of the feed (the newest exchange timestamp), so a
-replay records at its own pace and a stalled feed records nothing. It runs while the screen
-is on view and, once the screen has been opened, every few seconds in the background, so
-switching screens leaves no hole in the day.
+replay records at its own pace and a stalled feed records nothing. The recorder belongs to
+the app (`OptuiApp.straddles_for`), which samples it on every refresh whichever screen is on
+view: the day is recorded from the moment the app opens, not from the first visit here, and
+switching screens leaves no hole in it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import ClassVar, Final
+from typing import TYPE_CHECKING, ClassVar, Final, cast
 
 import numpy as np
 from rich.console import JustifyMethod
@@ -38,19 +39,19 @@ from textual.worker import Worker, WorkerState
 
 from optui.analytics.price_toggle import StraddleSeries, StraddleSummary
 from optui.feed.calendar import IST, ist_date
-from optui.feed.universe import Universe
 from optui.tui.context import ViewContext, event_sink
 from optui.tui.screens.base import OptuiScreen, Row
 from optui.tui.widgets.line_chart import ChartSeries, LineChart, sparkline
 from optui.tui.widgets.premium_history import OverlayHistory, load_overlay_history
 from optui.tui.widgets.premium_recorder import StraddleRecorder, recorded_rows
 
+if TYPE_CHECKING:
+    from optui.tui.app import OptuiApp
+
 __all__ = ["PremiumScreen"]
 
 LAST_STYLE: Final = "#2e86de"
 AVERAGE_STYLE: Final = "#e67e22"
-BACKGROUND_SAMPLE_S: Final = 5.0
-"""Seconds between two samples while another screen is on view."""
 MINIS_MIN_HEIGHT: Final = 34
 """Terminal rows from which the small chart of every index is shown."""
 SPARK_WIDTH: Final = 16
@@ -94,10 +95,9 @@ class PremiumScreen(OptuiScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.recorder: StraddleRecorder | None = None
         self.selected = 0
         self.history: OverlayHistory | None = None
-        self._universe: Universe | None = None
+        self._rows_for: StraddleRecorder | None = None
         self._composed = False
         self._history_loading = False
         self._drawn: tuple[object, ...] | None = None
@@ -127,7 +127,6 @@ class PremiumScreen(OptuiScreen):
         for label, justify in _HISTORY_COLUMNS:
             history.add_column(Text(label, justify=justify))
         history.display = False
-        self.set_interval(BACKGROUND_SAMPLE_S, self._sample_in_background)
         self._fit_to_height()
 
     def on_resize(self) -> None:
@@ -137,33 +136,22 @@ class PremiumScreen(OptuiScreen):
         self.query_one("#straddle-minis").display = self.size.height >= MINIS_MIN_HEIGHT
 
     # -- recording ------------------------------------------------------------------------
+    @property
+    def recorder(self) -> StraddleRecorder | None:
+        """The app's recording (None before its first refresh)."""
+        return cast("OptuiApp", self.app).straddles
+
     def _recorder_for(self, ctx: ViewContext) -> StraddleRecorder:
-        """The recorder of `ctx`'s universe (a new universe, as after a new day's
-        instruments, starts a new recording)."""
-        if self.recorder is None or self._universe is not ctx.universe:
-            self.recorder = StraddleRecorder(
-                ctx.universe,
-                ctx.settings.underlyings,
-                rate=ctx.settings.analytics.rate,
-            )
-            self._universe = ctx.universe
-            self._build_rows(self.recorder)
-        return self.recorder
+        """The app's recorder for `ctx`'s universe, with the table's rows built for it."""
+        recorder = cast("OptuiApp", self.app).straddles_for(ctx)
+        if recorder is not self._rows_for:
+            self._rows_for = recorder
+            self._build_rows(recorder)
+        return recorder
 
     def record(self, ctx: ViewContext) -> bool:
         """Sample `ctx`'s snapshot into the recording; True when it changed."""
         return self._recorder_for(ctx).sample(ctx.snapshot, ctx.feed.market_time)
-
-    def _sample_in_background(self) -> None:
-        """Keep recording while another screen is on view (the app only refreshes the screen
-        on view)."""
-        if not self.is_running or self.recorder is None or self.is_current:
-            return
-        context = getattr(self.app, "context", None)
-        if callable(context):
-            ctx = context()
-            if isinstance(ctx, ViewContext):
-                self.record(ctx)
 
     # -- refresh --------------------------------------------------------------------------
     def show(self, ctx: ViewContext) -> None:
@@ -172,17 +160,17 @@ class PremiumScreen(OptuiScreen):
             # are composed (the next refresh shows it), or one being torn down at exit.
             return
         super().show(ctx)
-        changed = self.record(ctx)
+        self.record(ctx)
         self._ctx = ctx
         if self.history is None and not self._history_loading:
             self._load_history(ctx)
-        self._redraw(ctx, force=changed)
+        self._redraw(ctx)
 
-    def _redraw(self, ctx: ViewContext, *, force: bool = False) -> None:
+    def _redraw(self, ctx: ViewContext) -> None:
         """Draw when the recording, the picked index, the basis or the height changed."""
         recorder = self._recorder_for(ctx)
-        state = (id(recorder), self.selected, ctx.basis, self.size.height)
-        if force or state != self._drawn:
+        state = (id(recorder), recorder.revision, self.selected, ctx.basis, self.size.height)
+        if state != self._drawn:
             self._drawn = state
             self._draw(recorder, ctx)
 

@@ -155,6 +155,8 @@ class StraddleRecorder:
             else:
                 self._tracks[name] = _Track(layout)
         self.recording_day: date | None = None
+        self.revision = 0
+        """Counts the samples that changed the recording (a screen redraws when it moves)."""
 
     @property
     def underlyings(self) -> list[str]:
@@ -207,6 +209,8 @@ class StraddleRecorder:
             while len(track.samples) > MAX_MINUTES:
                 del track.samples[min(track.samples)]
             track.dirty = changed = True
+        if changed:
+            self.revision += 1
         return changed
 
     def _take(
