@@ -196,8 +196,15 @@ class Engine:
                 quality.forget(dropped)
         if now - self._silence_checked >= self.silence_interval:
             self._silence_checked = now
-            for event in quality.check_silent(now, market_open_at(now)):
+            for event in quality.check_silent(now, self._market_open(now)):
                 self._event(event)
+
+    def _market_open(self, now: float) -> bool:
+        """Whether the source's market is open: by the source's own market clock where it
+        keeps one (the demo replaying a session at night, a replay of an archived day), else
+        by the wall clock (a live feed)."""
+        market_time = getattr(self.source, "market_time", None)
+        return market_open_at(market_time() if callable(market_time) else now)
 
     def _event(self, event: Event) -> None:
         if self.on_event is not None:

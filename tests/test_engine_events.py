@@ -7,19 +7,21 @@ from __future__ import annotations
 import io
 import json
 import logging
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from optui.commands.collect import EXIT_AUTH, CollectOptions, collect, event_line, source_for
-from optui.engine import Engine
+from optui.engine import Engine, quality_monitor_for
 from optui.events import Event, EventLog
+from optui.feed.calendar import IST
 from optui.feed.codec import decode, encode
 from optui.feed.demo import DemoFeed
 from optui.feed.feed_events import as_event, feed_event, rest_event
 from optui.feed.kite_events import StreamEvent
+from optui.feed.quality import market_open_at
 from optui.settings import Settings, load_settings
 from optui.store.archive import Roller
 from optui.store.disk_watch import StorageWatch
@@ -246,3 +248,67 @@ def test_the_collector_reports_a_data_quality_problem_it_sees_in_the_stream(tmp_
     with Journal(journal_dir(settings), readonly=True) as journal:
         codes = [s.event.code for s in journal.events()]
     assert codes == ["quality.crossed_book"]  # and nothing else: the demo stream itself is clean
+
+
+class Muted:
+    """The demo feed with one instrument's ticks taken out from `after` polls on."""
+
+    def __init__(self, feed: DemoFeed, token: int, after: int, market_clock: bool) -> None:
+        self.feed, self.token, self.after = feed, token, after
+        self.universe = feed.universe
+        self.polls = 0
+        if market_clock:
+            self.market_time = feed.market_time
+
+    def poll(self) -> list[bytes]:
+        self.polls += 1
+        frames = self.feed.poll()
+        if self.polls <= self.after:
+            return frames
+        kept = []
+        for frame in frames:
+            ticks = decode(frame)
+            ticks = ticks[ticks["instrument_token"] != self.token]
+            if len(ticks):
+                kept.append(encode(ticks))
+        return kept
+
+    @property
+    def finished(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("market_clock", [True, False], ids=["its-clock", "wall-clock"])
+def test_an_instrument_that_stops_ticking_in_a_session_replayed_at_night_is_reported(
+    tmp_path: Path, market_clock: bool
+) -> None:
+    """The demo outside market hours replays a session from 09:15: its market is open by its
+    own clock, so an instrument that goes quiet is reported though the wall clock says
+    night. Judged by the wall clock alone (a source without a market clock, as a live feed),
+    the same night reports nothing."""
+    night = datetime(2026, 11, 20, 22, 0, tzinfo=IST).timestamp()
+    wall = [night]
+    settings = load_settings(
+        overrides={"data_dir": str(tmp_path), "demo.speed": "1", "demo.instruments": "300"}
+    )
+    feed = DemoFeed(settings, clock=lambda: wall[0])
+    assert not market_open_at(night) and market_open_at(feed.market_time())
+    token = int(feed.universe.instrument_token[0])
+    source = Muted(feed, token, after=10, market_clock=market_clock)
+    log = EventLog(group_window=0, clock=lambda: wall[0])
+    engine = Engine(
+        source,
+        None,
+        clock=lambda: wall[0],
+        on_event=log.record,
+        quality=quality_monitor_for(source),
+    )
+    for _ in range(30):  # 150 s of the session, the instrument muted after 50 s
+        wall[0] += 5.0
+        engine.step()
+    silent = [e for e in log.recent if e.code == "quality.silent"]
+    if market_clock:
+        assert len(silent) == 1
+        assert silent[0].details["instruments"] == 1
+    else:
+        assert silent == []

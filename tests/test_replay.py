@@ -58,6 +58,14 @@ def test_a_replayed_day_is_the_collected_frames_byte_for_byte(
         replayed += replay.poll()
     assert replayed == recorder.frames
 
+    # The replay's own clock (for "is its market open"): the first frame's receive time,
+    # then on at the replay's speed.
+    wall = [100.0]
+    fast = ReplaySource(archive_root(settings), day, speed=60.0, clock=lambda: wall[0])
+    assert fast.market_time() == pytest.approx(fast.first_ns / 1e9, abs=1e-6)
+    wall[0] += 2.0
+    assert fast.market_time() == pytest.approx(fast.first_ns / 1e9 + 120.0, abs=1e-6)
+
     assert (
         main(["replay", "--data-dir", str(tmp_path), "--date", day.isoformat(), "--speed", "1000"])
         == 0

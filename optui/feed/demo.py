@@ -43,6 +43,11 @@ class DemoFeed:
         """Simulated epoch seconds now, held at the session's close once it is reached."""
         return min(self.session.at(self.clock()), float(self.market.close_epoch))
 
+    def market_time(self) -> float:
+        """The simulated market's clock (epoch seconds), for checks that ask whether its
+        market is open: a session replayed at night is open by this clock."""
+        return self.simulated_time()
+
     def poll(self) -> list[bytes]:
         """Kite frames of every tick due since the previous poll."""
         return self.market.advance_to(self.simulated_time())

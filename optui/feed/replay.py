@@ -61,6 +61,10 @@ class ReplaySource:
         self._wall_start = clock()
         self.frames_sent = 0
 
+    def market_time(self) -> float:
+        """The replay's clock: the original receive time (epoch seconds) it has reached."""
+        return self.first_ns / 1e9 + (self.clock() - self._wall_start) * self.speed
+
     def poll(self) -> list[bytes]:
         """Frames whose original receive time the replay clock has reached."""
         due = self.first_ns + (self.clock() - self._wall_start) * self.speed * 1e9
@@ -118,6 +122,9 @@ class ReplayFeed:
             )
         self.session = day
         self.universe: Universe = universe_from_instruments(conform(table), day, underlyings)
+
+    def market_time(self) -> float:
+        return self.source.market_time()
 
     def poll(self) -> list[bytes]:
         return self.source.poll()
