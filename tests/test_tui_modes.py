@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime
 from typing import Any
 
 import pytest
+from pilot_wait import until
 from textual.app import App
 
 from optui.feed.calendar import IST
@@ -84,3 +86,26 @@ async def test_a_theme_change_while_a_screen_is_away_still_restyles_it() -> None
         await pilot.pause()
         assert app.screen.query_one(".app-header") is header
         assert header.styles.background != dark
+
+
+async def test_what_the_app_keeps_for_good_is_kept_from_the_cycle_collector() -> None:
+    """Once at start and once after each screen's first paint, the app freezes the heap
+    (`gc.freeze`): a full collection then walks only what was made since (see
+    `OptuiApp.screen_built`); at exit all of it is handed back."""
+    gc.unfreeze()
+    app = frozen_app()
+    async with app.run_test(size=(110, 30)) as pilot:
+        await until(pilot, lambda: gc.get_freeze_count() > 0, "the heap frozen at start")
+        at_start = gc.get_freeze_count()
+        await pilot.press("4")  # breadth: built now
+        await until(pilot, lambda: gc.get_freeze_count() > at_start, "the breadth screen frozen")
+        after_breadth = gc.get_freeze_count()
+        screen = app.screen
+        await pilot.press("1")
+        await pilot.press("4")  # a second visit builds nothing: nothing more is frozen
+        await pilot.pause()
+        await pilot.pause()
+        assert app.screen is screen
+        assert gc.get_freeze_count() <= after_breadth
+    assert after_breadth > at_start
+    assert gc.get_freeze_count() == 0

@@ -37,14 +37,21 @@ class InstantModesApp(App[ReturnType]):
         self._instant_switch = False
 
     def switch_mode(self, mode: str) -> AwaitMount:
-        self._instant_switch = mode in self._modes_built
+        first_visit = mode not in self._modes_built
+        self._instant_switch = not first_visit
         try:
             await_mount = super().switch_mode(mode)
         finally:
             self._instant_switch = False
         self._modes_built.add(mode)
         self.call_after_refresh(self.refresh_view)
+        if first_visit:
+            self.call_after_refresh(self.screen_built)
         return await_mount
+
+    def screen_built(self) -> None:
+        """Called once per mode, after its screen's first paint (and the app's first
+        screen's): what the screen keeps for its lifetime exists now."""
 
     def delay_update(self, delay: float = 0.05) -> None:
         """As Textual's, except inside the switch to a mode whose screen exists."""

@@ -226,6 +226,7 @@ def _summary(values: Sequence[float]) -> dict[str, float | int]:
         "median": round(statistics.median(ms), 1),
         "p90": round(ms[min(len(ms) - 1, round(0.9 * (len(ms) - 1)))], 1),
         "worst": round(ms[-1], 1),
+        "over_100": sum(v >= 100 for v in ms),  # presses that missed the goal
         "n": len(ms),
     }
 
