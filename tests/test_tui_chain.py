@@ -77,7 +77,7 @@ def expected(app: OptuiApp, screen: ChainScreen) -> OptionChain:
         ctx.snapshot,
         screen.underlying,
         screen.expiry,
-        now=ctx.now,
+        now=ctx.market_clock,
         basis=ctx.basis,
         previous_oi=ctx.previous_oi,
     )
@@ -164,6 +164,40 @@ async def test_opens_on_nifty_nearest_expiry_as_build_chain_computes_it() -> Non
         assert percentile is not None and rank is not None
         header = str(screen.query_one(ChainHeader).render())
         assert f"IVP {percentile * 100:.0f}%" in header and f"IVR {rank * 100:.0f}%" in header
+
+
+async def test_out_of_hours_the_demo_s_session_is_priced_at_its_own_time() -> None:
+    """At 22:00 the demo replays the day's session from 09:15: IV, greeks, time to expiry and
+    the data's age are reckoned at the replayed market's time, not at the wall clock's 22:00
+    (which would take 13 hours off every option's life and mis-state every IV)."""
+    night = datetime(2026, 11, 20, 22, 0, tzinfo=IST).timestamp()
+    app = create_app(load_settings(), clock=lambda: night)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until_full(pilot)
+        screen, _, header = parts(app)
+        ctx = app.context()
+        assert isinstance(app.feed, DemoFeed)
+        market = app.feed.market_time()
+        assert ctx.market_clock == market and night - market > 10 * 3600
+        chain = expected(app, screen)
+        assert screen.chain is not None and screen.chain.atm_iv == chain.atm_iv
+        assert screen.chain.days_to_expiry == chain.days_to_expiry
+        assert screen.underlying is not None and screen.expiry is not None
+        at_wall_clock = build_chain(
+            ctx.universe,
+            ctx.snapshot,
+            screen.underlying,
+            screen.expiry,
+            now=night,
+            basis=ctx.basis,
+        )
+        assert chain.days_to_expiry - at_wall_clock.days_to_expiry == pytest.approx(
+            (night - market) / 86400
+        )
+        assert chain.atm_iv is not None and at_wall_clock.atm_iv is not None
+        assert abs(chain.atm_iv - at_wall_clock.atm_iv) > 1e-4
+        assert f"updated {datetime.fromtimestamp(market, IST):%H:%M}" in header
+        assert "(0 s ago)" in header or "(1 s ago)" in header
 
 
 async def test_cells_follow_the_market_in_place() -> None:

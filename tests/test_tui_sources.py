@@ -185,6 +185,7 @@ async def test_a_replayed_day_knows_the_previous_day_s_closing_oi(tmp_path: Path
     from optui.feed.calendar import epoch_at  # noqa: PLC0415
     from optui.feed.simulator import DemoMarket  # noqa: PLC0415
     from optui.store.archive import Roller  # noqa: PLC0415
+    from optui.store.history import atm_iv_history  # noqa: PLC0415
     from optui.store.instruments import write_instruments  # noqa: PLC0415
     from optui.store.journal import Journal  # noqa: PLC0415
 
@@ -210,4 +211,12 @@ async def test_a_replayed_day_knows_the_previous_day_s_closing_oi(tmp_path: Path
         expected = last_oi(collected[DAYS[0]])
         assert app.previous_oi is not None and len(app.previous_oi) > 100
         assert all(app.previous_oi[t] == expected[t] for t in app.previous_oi)
+        # The IV percentile's past is the days before the replayed one, not before today
+        # (which would count the replayed day itself among its own past).
+        await until(pilot, lambda: app.atm_iv_history is not None)
+        assert app.atm_iv_history is not None
+        past = app.atm_iv_history["NIFTY"]
+        closing = atm_iv_history(str(root), "NIFTY", DAYS[1])
+        assert [d.day for d in closing] == [DAYS[0]]
+        assert past == [closing[0].atm_iv]
         await pilot.press("q")

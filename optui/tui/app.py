@@ -187,13 +187,17 @@ class OptuiApp(InstantModesApp[int]):
         if "://" not in root and not (Path(root) / "ticks").is_dir():
             return
         analytics = self.settings.analytics
+        # The days before the session on view: a replayed day's percentile is against its
+        # own past, not against days that came after it.
+        session = getattr(self.feed, "session", None)
+        today = session if isinstance(session, date) else ist_date(self.clock())
         history: dict[str, list[float]] = {}
         for name in self.settings.underlyings:
             try:
                 days = atm_iv_history(
                     root,
                     name,
-                    ist_date(self.clock()),
+                    today,
                     cache_dir=self.settings.cache_dir,
                     rate=analytics.rate,
                     model=analytics.model,
@@ -259,7 +263,13 @@ class OptuiApp(InstantModesApp[int]):
             previous_oi=self.previous_oi,
             events=tuple(self.events),
             atm_iv_history=self.atm_iv_history,
+            market_now=self._market_now(),
         )
+
+    def _market_now(self) -> float | None:
+        """The source's own market clock, where it keeps one (see `ViewContext.market_now`)."""
+        clock = getattr(self.feed, "market_time", None)
+        return float(clock()) if callable(clock) else None
 
     def straddles_for(self, ctx: ViewContext) -> StraddleRecorder:
         """The straddle recording of `ctx`'s universe (a new universe, as after a new day's

@@ -55,6 +55,17 @@ class ViewContext:
     atm_iv_history: Mapping[str, Sequence[float]] | None = None
     """Past closing ATM IVs per underlying from the archive, for IV percentile and rank
     (None until loaded, or without an archive)."""
+    market_now: float | None = None
+    """The market's own clock where the source keeps one (the demo replaying a session out
+    of hours, a replay of an archived day); None for a live feed, whose market runs on the
+    wall clock `now`."""
+
+    @property
+    def market_clock(self) -> float:
+        """When the prices on view were made: what time to expiry (IV, greeks), the listed
+        expiries still open and the chain's data age are reckoned from. `now` stays the
+        clock of everything about the app itself (the header's clock, tick arrival ages)."""
+        return self.now if self.market_now is None else self.market_now
 
 
 def event_sink(app: object) -> Callable[[Event], object] | None:

@@ -145,7 +145,7 @@ class ChainScreen(OptuiScreen):
     def expiries(self, ctx: ViewContext, underlying: str) -> list[date]:
         """`underlying`'s listed expiries that are today or later, nearest first."""
         listed = ctx.universe.expiries(underlying)
-        today = ist_date(ctx.now)
+        today = ist_date(ctx.market_clock)
         return [e for e in listed if e >= today] or listed
 
     def _select(self, ctx: ViewContext) -> bool:
@@ -183,7 +183,7 @@ class ChainScreen(OptuiScreen):
             ctx.snapshot,
             self.underlying,
             self.expiry,
-            now=ctx.now,
+            now=ctx.market_clock,
             basis=ctx.basis,
             rate=analytics.rate,
             model=analytics.model,
@@ -197,7 +197,7 @@ class ChainScreen(OptuiScreen):
         table = self.query_one(ChainTable)
         if table.show_chain(chain, columns, ctx.basis, ctx.now):
             self._show_sides(columns)
-        header.show(chain, analytics, ctx.now)
+        header.show(chain, analytics, ctx.market_clock)
 
     def _show_sides(self, columns: tuple[Field, ...]) -> None:
         """CALLS over the calls, PUTS over the puts; the frame as wide as the table, so the
