@@ -366,6 +366,33 @@ async def test_a_changed_cell_redraws_its_row_only() -> None:
         )  # every other row (but the cursor's, drawn fresh each time) kept as it was
 
 
+async def test_the_bar_under_the_cursor_keeps_its_colours() -> None:
+    """The cursor paints its colours over a row's cells, as a DataTable's does, but for the
+    A/D bar, whose colours are what it says."""
+    app = frozen_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await on_breadth(pilot)
+        table = screen.query_one("#indices", BreadthTable)
+        assert table.cursor_row == 0 and table.keys[0] == NIFTY
+        bar = table.get_cell(NIFTY, "A/D bar")
+        parts = {str(span.style) for span in bar.spans}
+        assert {"green", "red"} <= parts  # the demo's NIFTY 50 has both at 11:00
+
+        def colours(row: int) -> set[str]:
+            strip = table._row_strip(row)
+            return {
+                seg.style.color.name
+                for seg in strip
+                if seg.text.strip("█") == "" and "█" in seg.text and seg.style and seg.style.color
+            }
+
+        assert {"green", "red"} <= colours(0)  # under the cursor
+        cursor = table.get_component_rich_style("linetable--cursor")
+        price = [seg for seg in table._row_strip(0) if "24," in seg.text]
+        assert price and price[0].style is not None
+        assert price[0].style.color == cursor.color  # other cells: the cursor's colours
+
+
 @pytest.mark.parametrize(
     ("cell", "width"),
     [
@@ -482,3 +509,8 @@ def test_snapshot_at_80x24(snap_compare: Any) -> None:
 
 def test_snapshot_at_120x40(snap_compare: Any) -> None:
     assert snap_compare(frozen_app(), terminal_size=(120, 40), run_before=_show_breadth)
+
+
+def test_snapshot_at_120x40_on_the_light_theme(snap_compare: Any) -> None:
+    app = frozen_app(theme="light")
+    assert snap_compare(app, terminal_size=(120, 40), run_before=_show_breadth)

@@ -497,3 +497,7 @@ def test_badge_and_packing() -> None:
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_snapshot_of_the_chain_screen(snap_compare: Any, size: tuple[int, int]) -> None:
     assert snap_compare(frozen_app(), terminal_size=size, run_before=until_full)
+
+
+def test_snapshot_of_the_chain_screen_on_the_light_theme(snap_compare: Any) -> None:
+    assert snap_compare(frozen_app(theme="light"), terminal_size=(120, 40), run_before=until_full)

@@ -378,3 +378,8 @@ def test_snapshot_at_80x24_without_events(snap_compare: Any) -> None:
 
 def test_snapshot_at_120x40_with_events(snap_compare: Any) -> None:
     assert snap_compare(frozen_app(), terminal_size=(120, 40), run_before=_errors_with_events)
+
+
+def test_snapshot_at_120x40_with_events_on_the_light_theme(snap_compare: Any) -> None:
+    app = frozen_app(theme="light")
+    assert snap_compare(app, terminal_size=(120, 40), run_before=_errors_with_events)

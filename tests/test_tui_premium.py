@@ -429,3 +429,10 @@ def test_snapshot_of_the_price_toggle_screen(snap_compare: Any, size: tuple[int,
         await on_premium(pilot)
 
     assert snap_compare(frozen_app(), terminal_size=size, run_before=run_before)
+
+
+def test_snapshot_of_the_price_toggle_screen_on_the_light_theme(snap_compare: Any) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await on_premium(pilot)
+
+    assert snap_compare(frozen_app(theme="light"), terminal_size=(120, 40), run_before=run_before)

@@ -46,7 +46,7 @@ COLUMNS: Final = (
     Column("Last", "Last", 10),
     Column("Change", "Chg", 8),
     Column("Chg %", "Chg %", 7),
-    Column("A/D bar", "Adv/Unch/Dec", AD_BAR_WIDTH),
+    Column("A/D bar", "Adv/Unch/Dec", AD_BAR_WIDTH, keep_colors=True),
     Column("Adv", "Adv", 3),
     Column("Dec", "Dec", 3),
     Column("Unch", "Unch", 4),

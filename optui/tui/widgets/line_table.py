@@ -45,11 +45,15 @@ _PAD = 1
 
 
 class Column(NamedTuple):
-    """A column: its key (what `get_cell` takes), its title and its width in cells."""
+    """A column: its key (what `get_cell` takes), its title and its width in cells.
+
+    `keep_colors`: the cells keep their own colours under the cursor (a DataTable paints
+    the cursor's over them), for a cell whose colours are its meaning, such as a bar."""
 
     key: str
     label: str
     width: int
+    keep_colors: bool = False
 
 
 def same_text(a: Text, b: Text) -> bool:
@@ -233,6 +237,7 @@ class LineTable(ScrollView, can_focus=True):
         self.zebra_stripes = zebra_stripes
         self.show_cursor = show_cursor
         self._column_index = {c.key: i for i, c in enumerate(self.columns)}
+        self._keeps_colors = [c.keep_colors for c in self.columns]
         self._table_width = sum(c.width + 2 * _PAD for c in self.columns)
         self._keys: list[str] = []
         self._row_index: dict[str, int] = {}
@@ -325,10 +330,12 @@ class LineTable(ScrollView, can_focus=True):
 
     def _strip(self, row: int, runs: Sequence[CellRuns], cursor: bool) -> Strip:
         row_style, component, post, beyond = self._row_styles(row, cursor)
+        kept = Style.from_color(bgcolor=post.bgcolor)
         segments: list[Segment] = []
         for column, cell in enumerate(runs):
             pre = row_style + _cell_meta(row, column) + component
-            segments.extend(cell_segments(cell, pre, post))
+            after = kept if self._keeps_colors[column] else post
+            segments.extend(cell_segments(cell, pre, after))
         remaining = max(0, self.size.width - self._table_width)
         segments.append(Segment(" " * remaining, beyond + _beyond_meta(row)))
         return Strip(segments, self._table_width + remaining)
