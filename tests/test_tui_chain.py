@@ -77,7 +77,7 @@ def expected(app: OptuiApp, screen: ChainScreen) -> OptionChain:
         ctx.snapshot,
         screen.underlying,
         screen.expiry,
-        now=ctx.market_clock,
+        now=ctx.pricing_clock,
         basis=ctx.basis,
         previous_oi=ctx.previous_oi,
     )
@@ -198,6 +198,51 @@ async def test_out_of_hours_the_demo_s_session_is_priced_at_its_own_time() -> No
         assert abs(chain.atm_iv - at_wall_clock.atm_iv) > 1e-4
         assert f"updated {datetime.fromtimestamp(market, IST):%H:%M}" in header
         assert "(0 s ago)" in header or "(1 s ago)" in header
+
+
+class LiveLike:
+    """The demo's frames as a live feed gives them: no market clock of its own (the market
+    runs on the wall clock), so the app must go by the ticks' exchange timestamps."""
+
+    label = "LIVE"
+
+    def __init__(self, feed: DemoFeed) -> None:
+        self.feed = feed
+        self.universe = feed.universe
+        self.session = feed.session.session
+
+    def poll(self) -> list[bytes]:
+        return self.feed.poll()
+
+    @property
+    def finished(self) -> bool:
+        return False
+
+    def instruments(self) -> None:
+        return None
+
+
+async def test_a_live_chain_looked_at_after_the_close_is_priced_at_its_last_tick() -> None:
+    """Ticks up to 11:00, looked at 9 hours later (the evening, or a feed stalled that long):
+    IV and greeks are those of the prices at 11:00, the age says how old they are."""
+    evening = FROZEN + 9 * 3600
+    feed = LiveLike(DemoFeed(load_settings(), clock=lambda: FROZEN))
+    app = create_app(load_settings(), clock=lambda: evening, feed=feed)  # type: ignore[arg-type]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until_full(pilot)
+        screen, _, header = parts(app)
+        ctx = app.context()
+        assert ctx.market_now is None and ctx.feed.market_time is not None
+        assert ctx.pricing_clock == ctx.feed.market_time <= FROZEN
+        chain = expected(app, screen)
+        assert screen.chain is not None and screen.chain.atm_iv == chain.atm_iv is not None
+        assert screen.underlying is not None and screen.expiry is not None
+        at_wall_clock = build_chain(
+            ctx.universe, ctx.snapshot, screen.underlying, screen.expiry, now=evening
+        )
+        assert at_wall_clock.atm_iv != chain.atm_iv
+        age = evening - ctx.feed.market_time
+        assert f"updated 11:00:00 ({age:,.0f} s ago)" in header
 
 
 async def test_cells_follow_the_market_in_place() -> None:

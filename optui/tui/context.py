@@ -62,10 +62,23 @@ class ViewContext:
 
     @property
     def market_clock(self) -> float:
-        """When the prices on view were made: what time to expiry (IV, greeks), the listed
-        expiries still open and the chain's data age are reckoned from. `now` stays the
-        clock of everything about the app itself (the header's clock, tick arrival ages)."""
+        """The market's time now: what the age of the newest tick is reckoned against (the
+        chain's "updated … s ago"). `now` stays the clock of everything about the app itself
+        (the header's clock, how long ago the newest frame arrived)."""
         return self.now if self.market_now is None else self.market_now
+
+    @property
+    def pricing_clock(self) -> float:
+        """When the prices on view were made, what time to expiry (IV, greeks) and the
+        expiries still open are reckoned from: the source's market clock where it keeps one;
+        for a live feed the newest exchange timestamp, never later than `now`, so a chain
+        looked at after the close (or while the feed is stalled) is priced as at its last
+        tick instead of with hours taken off every option's life (on expiry day, all of it);
+        `now` before the first tick."""
+        if self.market_now is not None:
+            return self.market_now
+        made = self.feed.market_time
+        return self.now if made is None else min(made, self.now)
 
 
 def event_sink(app: object) -> Callable[[Event], object] | None:

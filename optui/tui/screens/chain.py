@@ -145,7 +145,7 @@ class ChainScreen(OptuiScreen):
     def expiries(self, ctx: ViewContext, underlying: str) -> list[date]:
         """`underlying`'s listed expiries that are today or later, nearest first."""
         listed = ctx.universe.expiries(underlying)
-        today = ist_date(ctx.market_clock)
+        today = ist_date(ctx.pricing_clock)
         return [e for e in listed if e >= today] or listed
 
     def _select(self, ctx: ViewContext) -> bool:
@@ -183,7 +183,7 @@ class ChainScreen(OptuiScreen):
             ctx.snapshot,
             self.underlying,
             self.expiry,
-            now=ctx.market_clock,
+            now=ctx.pricing_clock,
             basis=ctx.basis,
             rate=analytics.rate,
             model=analytics.model,
