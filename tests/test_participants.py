@@ -12,13 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from optui.analytics.participants import read_participant_text
 from optui.feed.calendar import TradingCalendar
 from optui.feed.participants import (
     COLUMNS,
     PARTICIPANTS,
+    participant_csv,
     participant_oi_csv,
     participant_oi_filename,
     participant_oi_table,
+    participant_vol_table,
 )
 from optui.feed.simulator import DemoMarket
 from optui.feed.universe import UniverseConfig
@@ -134,5 +137,60 @@ def test_header_is_byte_identical_to_a_real_2026_file(shared_data: Path) -> None
     _, _, real_rows = parse(real.decode())
     _, _, our_rows = parse(ours.decode())
     for who in ("Client", "FII", "TOTAL"):
+        ratio = np.array(our_rows[who][-2:]) / np.array(real_rows[who][-2:])
+        assert ((ratio > 0.33) & (ratio < 3)).all(), who
+
+
+# -- the day's traded volume ----------------------------------------------------------------
+def test_the_volume_file_has_nses_shape_and_every_trade_two_sides() -> None:
+    text = participant_csv("vol", 7, DAY)
+    lines = text.split("\r\n")
+    assert lines[0] == (
+        '""Participant wise Trading Volume (no. of contracts) in Equity Derivatives as on '
+        'Nov 20, 2026 (SIMULATED)"",,,,,,,,,,,,,,'
+    )
+    assert lines[1:] == participant_oi_csv(7, DAY).split("\r\n")[1:2] + lines[2:]  # header
+    day = read_participant_text(text, name="fao_participant_vol_20112026.csv")
+    assert day.kind == "vol" and day.day == DAY
+    for when in CAL.last_trading_days(DAY, 30):
+        table = participant_vol_table(3, when)
+        assert (table[:-1].sum(axis=0) == table[-1]).all() and (table >= 0).all()
+        longs, shorts = table[-1, [0, 2, 4, 5, 8, 9]], table[-1, [1, 3, 6, 7, 10, 11]]
+        assert (longs == shorts).all(), when  # bought == sold, per instrument
+        assert (table[:, 12] == table[:, [0, 2, 4, 5, 8, 9]].sum(axis=1)).all()
+    assert participant_csv("vol", 7, DAY) != participant_csv("oi", 7, DAY)
+    assert participant_csv("vol", 7, DAY) == participant_csv("vol", 7, DAY)
+    with pytest.raises(ValueError, match="'oi' or 'vol'"):
+        participant_csv("fii", 7, DAY)
+
+
+def test_index_options_trade_most_on_their_expiry_day() -> None:
+    days = CAL.last_trading_days(DAY, 60)
+    expiry_days = {
+        e.day for e in takewhile(lambda e: e.day <= days[-1], CAL.expiries(1, "NFO", days[0]))
+    }
+    calls = np.array([participant_vol_table(5, d)[-1, 4] for d in days], dtype=float)
+    on_expiry = np.array([d in expiry_days for d in days])
+    assert on_expiry.sum() >= 8
+    assert np.median(calls[on_expiry]) > 1.4 * np.median(calls[~on_expiry])
+
+
+def test_the_demo_market_gives_both_kinds() -> None:
+    market = DemoMarket(
+        seed=4, session=date(2026, 11, 23), universe=UniverseConfig(strikes_near=2, strikes_far=1)
+    )
+    volumes = market.participant_history(days=5, kind="vol")
+    assert [d for d, _ in volumes] == CAL.last_trading_days(date(2026, 11, 20), 5)
+    assert volumes[-1][1] == participant_csv("vol", 4, date(2026, 11, 20))
+
+
+@pytest.mark.shared_data
+def test_volume_is_of_the_order_of_a_real_2025_day(shared_data: Path) -> None:
+    real = (shared_data / "participant_oi_vol" / "fao_participant_vol_31102025.csv").read_text()
+    ours = participant_csv("vol", 1, date(2025, 10, 31))
+    assert ours.split("\r\n")[1] == real.splitlines()[1]  # the header, padding and all
+    _, _, real_rows = parse(real)
+    _, _, our_rows = parse(ours)
+    for who in ("Client", "FII", "Pro", "TOTAL"):
         ratio = np.array(our_rows[who][-2:]) / np.array(real_rows[who][-2:])
         assert ((ratio > 0.33) & (ratio < 3)).all(), who

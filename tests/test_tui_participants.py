@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Input, Static
 from optui.analytics.participants import (
     GROUPS,
     ROWS,
+    Kind,
     ParticipantDay,
     day_change,
     history,
@@ -46,12 +47,12 @@ SESSION = date(2026, 11, 20)
 SEED = 7
 
 
-def demo_days() -> list[ParticipantDay]:
-    """The demo's simulated files, read independently of the screen."""
+def demo_days(kind: Kind = "oi") -> list[ParticipantDay]:
+    """The demo's simulated files of `kind`, read independently of the screen."""
     market = DemoMarket(SEED, SESSION, instruments=300)
     return [
-        read_participant_text(text, name=participant_file_name("oi", day))
-        for day, text in market.participant_history()
+        read_participant_text(text, name=participant_file_name(kind, day))
+        for day, text in market.participant_history(kind=kind)
     ]
 
 
@@ -156,12 +157,14 @@ async def test_the_demo_shows_its_simulated_files_as_the_analytics_read_them() -
             written = list(csv.DictReader(f))
         assert [row["participant"] for row in written] == list(ROWS)
         assert int(written[0]["index_calls_long"]) == int(positions(days[-1]).long[0, 2])
-        # `v`: trading volume, which the demo does not simulate.
+        # `v`: the day's trading volume, simulated too.
         await pilot.press("v")
-        assert screen.kind == "vol"
-        message = text_of(screen, "#participants-message")
-        assert "simulates participant open interest only" in message
-        assert not table(screen).display
+        assert screen.kind == "vol" and table(screen).display
+        volumes = demo_days("vol")
+        assert screen.selected == volumes[-1].day
+        assert_table_is(screen, volumes[-1], volumes[-2])
+        status = text_of(screen, "#participants-status")
+        assert "SIMULATED" in status and "Volume Thu 19 Nov 2026 (30/30)" in status
         await pilot.press("v")
         assert str(screen.kind) == "oi" and table(screen).display
         assert screen.selected == date(2026, 11, 19)
@@ -287,9 +290,10 @@ async def test_with_no_files_at_all_it_says_how_to_get_them(tmp_path: Path) -> N
 def test_the_data_layer_reads_the_same_figures_as_the_analytics(tmp_path: Path) -> None:
     market = DemoMarket(SEED, SESSION, instruments=300)
     loaded = load_participant_data(tmp_path, market, demo_days=5)
-    assert loaded.simulated and loaded.dates("vol") == []
     days = demo_days()[-5:]
-    assert loaded.dates("oi") == [d.day for d in days]
+    assert loaded.simulated
+    assert loaded.dates("oi") == loaded.dates("vol") == [d.day for d in days]
+    assert loaded.days["vol"][-1].rows == demo_days("vol")[-1].rows
     cells = day_cells(loaded.days["oi"][-1])
     held = positions(days[-1])
     assert cells["FII"]["index_puts_short"] == int(held.short[2, GROUPS.index("index_puts")])

@@ -12,6 +12,13 @@ Total Short are the sums of its long and short columns. Totals follow the expiry
 options drop after each weekly expiry and build up until the next; futures and stock options
 follow the monthly cycle); participant shares swing slowly around levels typical of 2025-2026.
 The magnitudes are ours, in the range of NSE's 2025-2026 files; no real day is reproduced.
+
+The day's traded volume (`fao_participant_vol_DDMMYYYY.csv`, "Participant wise Trading
+Volume") has the same columns, longs being contracts bought and shorts contracts sold: per
+instrument the buys add up to the sells (every trade has a buyer and a seller). Index options
+trade most on their weekly expiry day and stock derivatives around the monthly one; the
+participants' shares sit around those of NSE's 2025 files (Pro and Client most of the
+options, FII a tenth, DII next to none).
 """
 
 from __future__ import annotations
@@ -31,9 +38,11 @@ __all__ = [
     "CATEGORIES",
     "COLUMNS",
     "PARTICIPANTS",
+    "participant_csv",
     "participant_oi_csv",
     "participant_oi_filename",
     "participant_oi_table",
+    "participant_vol_table",
 ]
 
 PARTICIPANTS: Final = ("Client", "DII", "FII", "Pro")
@@ -98,10 +107,60 @@ _CYCLES: Final = (
     (False, 0.5, 1.0),
     (False, 0.5, 1.0),
 )
+# Traded contracts a day per category (2025 order of magnitude), the participants' shares of
+# the buys and the sells, and how much more trades on an expiry day (weekly for index
+# options, the monthly one for the rest).
+_VOL_TOTALS: Final = (125_000, 1_300_000, 45_000_000, 45_000_000, 3_500_000, 1_900_000)
+_VOL_LONG_SHARES: Final = (
+    (0.52, 0.016, 0.105, 0.36),
+    (0.32, 0.04, 0.23, 0.41),
+    (0.355, 0.00001, 0.081, 0.564),
+    (0.40, 0.00001, 0.075, 0.525),
+    (0.337, 0.0003, 0.056, 0.607),
+    (0.252, 0.0007, 0.069, 0.678),
+)
+_VOL_SHORT_SHARES: Final = (
+    (0.49, 0.005, 0.17, 0.335),
+    (0.30, 0.076, 0.24, 0.38),
+    (0.355, 0.00001, 0.0805, 0.5645),
+    (0.40, 0.00003, 0.075, 0.525),
+    (0.318, 0.0034, 0.057, 0.622),
+    (0.275, 0.0003, 0.064, 0.661),
+)
+_VOL_EXPIRY_BOOST: Final = (1.6, 1.5, 1.9, 1.9, 1.7, 1.7)
+_STREAM_VOLUME: Final = 22
+
 _FUTURE_INDEX: Final = 0
 _FII: Final = PARTICIPANTS.index("FII")
 
 _STREAM_PARTICIPANTS: Final = 21
+
+
+def participant_vol_table(
+    seed: int, day: date, calendar: TradingCalendar | None = None
+) -> npt.NDArray[np.int64]:
+    """Traded contracts on `day`: shape (5, 14) as `participant_oi_table`, longs bought and
+    shorts sold. Deterministic for (seed, day)."""
+    cal = calendar or TradingCalendar.default()
+    ordinal = day.toordinal()
+    noise = 0.15 * _smooth(seed, 0, 10, ordinal, _STREAM_VOLUME) + 0.12 * _smooth(
+        seed, 1, 1, ordinal, _STREAM_VOLUME
+    )
+    weekday = reference.derivative_specs()["NIFTY"].expiry_weekday
+    weekly_expiry = _cycle_position(day, weekday, False, cal) == 0.0
+    monthly_expiry = _cycle_position(day, weekday, True, cal) == 0.0
+    longs = np.zeros((len(PARTICIPANTS), len(CATEGORIES)), dtype=np.int64)
+    shorts = np.zeros_like(longs)
+    for c, base in enumerate(_VOL_TOTALS):
+        expiring = weekly_expiry if _CYCLES[c][0] else monthly_expiry
+        boost = _VOL_EXPIRY_BOOST[c] if expiring else 1.0
+        total = round(float(base * boost * math.exp(noise[c, 0, -1])))
+        for side, (shares, out) in enumerate(
+            ((_VOL_LONG_SHARES[c], longs), (_VOL_SHORT_SHARES[c], shorts))
+        ):
+            weights = np.asarray(shares) * np.exp(noise[c, side, :-1])
+            out[:, c] = _allocate(total, weights / weights.sum())
+    return _table(longs, shorts)
 
 
 def participant_oi_filename(day: date) -> str:
@@ -109,17 +168,21 @@ def participant_oi_filename(day: date) -> str:
     return f"fao_participant_oi_{day:%d%m%Y}.csv"
 
 
-def _knots(seed: int, octave: int, knot: int) -> npt.NDArray[np.float64]:
-    rng = np.random.default_rng([seed, _STREAM_PARTICIPANTS, octave, knot])
+def _knots(seed: int, octave: int, knot: int, stream: int) -> npt.NDArray[np.float64]:
+    rng = np.random.default_rng([seed, stream, octave, knot])
     return rng.standard_normal((len(CATEGORIES), 2, len(PARTICIPANTS) + 1))
 
 
-def _smooth(seed: int, octave: int, period: int, ordinal: int) -> npt.NDArray[np.float64]:
+def _smooth(
+    seed: int, octave: int, period: int, ordinal: int, stream: int = _STREAM_PARTICIPANTS
+) -> npt.NDArray[np.float64]:
     """Smooth noise per (category, side, participant / total) as a function of the day."""
     knot, offset = divmod(ordinal, period)
     x = offset / period
     w = x * x * (3.0 - 2.0 * x)
-    return (1.0 - w) * _knots(seed, octave, knot) + w * _knots(seed, octave, knot + 1)
+    return (1.0 - w) * _knots(seed, octave, knot, stream) + w * _knots(
+        seed, octave, knot + 1, stream
+    )
 
 
 def _cycle_position(day: date, weekday: int, monthly: bool, cal: TradingCalendar) -> float:
@@ -176,6 +239,11 @@ def participant_oi_table(
             weights = np.asarray(shares) * np.exp(swing)
             out[:, c] = _allocate(total, weights / weights.sum())
 
+    return _table(longs, shorts)
+
+
+def _table(longs: npt.NDArray[np.int64], shorts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """NSE's layout of (participant, category) longs and shorts, with the totals."""
     table = np.zeros((len(PARTICIPANTS) + 1, len(COLUMNS) - 1), dtype=np.int64)
     # Column layout: FI L, FI S, FS L, FS S, OIC L, OIP L, OIC S, OIP S, OSC L, OSP L, OSC S,
     # OSP S, Total L, Total S.
@@ -203,13 +271,27 @@ def _allocate(total: int, shares: npt.NDArray[np.float64]) -> npt.NDArray[np.int
 
 def participant_oi_csv(seed: int, day: date, calendar: TradingCalendar | None = None) -> str:
     """The NSE participant-wise OI file for `day`, as text (CRLF), title marked SIMULATED."""
+    return participant_csv("oi", seed, day, calendar)
+
+
+_TITLES: Final = {"oi": "Open Interest", "vol": "Trading Volume"}
+
+
+def participant_csv(
+    kind: str, seed: int, day: date, calendar: TradingCalendar | None = None
+) -> str:
+    """NSE's participant-wise file of `kind` ("oi": open interest, "vol": the day's trading
+    volume) for `day`, as text (CRLF), title marked SIMULATED."""
+    if kind not in _TITLES:
+        raise ValueError(f"participant file kind {kind!r}: must be 'oi' or 'vol'")
     cal = calendar or TradingCalendar.default()
     if not cal.is_trading_day(day):
         raise ValueError(f"{day} is not an NSE trading day: NSE publishes no file for it")
-    table = participant_oi_table(seed, day, cal)
+    make = participant_oi_table if kind == "oi" else participant_vol_table
+    table = make(seed, day, cal)
     when = f"{_MONTHS[day.month - 1]} {day.day:02d}, {day.year}"
     title = (
-        f'""Participant wise Open Interest (no. of contracts) in Equity Derivatives '
+        f'""Participant wise {_TITLES[kind]} (no. of contracts) in Equity Derivatives '
         f'as on {when} (SIMULATED)""' + "," * (len(COLUMNS) - 1)
     )
     header = ",".join(name + " " * _HEADER_PADDING.get(name, 0) for name in COLUMNS)

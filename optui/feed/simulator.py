@@ -313,21 +313,24 @@ class DemoMarket:
         """Years (of 365 days) from `at` to 15:30 IST on `expiry`: the options' pricing time."""
         return max(epoch_at(expiry, MARKET_CLOSE) - self._time(at), 0.0) / SECONDS_PER_YEAR
 
-    def participant_csv(self, day: date) -> str:
-        """NSE `fao_participant_oi_DDMMYYYY.csv` text for trading day `day`, marked SIMULATED."""
-        return participants.participant_oi_csv(self.seed, day, self.calendar)
+    def participant_csv(self, day: date, kind: str = "oi") -> str:
+        """NSE `fao_participant_{oi,vol}_DDMMYYYY.csv` text for trading day `day` (open
+        interest or the day's traded volume), marked SIMULATED."""
+        return participants.participant_csv(kind, self.seed, day, self.calendar)
 
     def participant_history(
-        self, end_day: date | None = None, days: int = 30
+        self, end_day: date | None = None, days: int = 30, kind: str = "oi"
     ) -> list[tuple[date, str]]:
-        """(day, csv text) for the `days` trading days up to `end_day`, oldest first.
+        """(day, csv text) of `kind` for the `days` trading days up to `end_day`, oldest
+        first.
 
         `end_day` defaults to the trading day before the session (NSE publishes a day's file
         after its close).
         """
         end = end_day or self.calendar.previous_trading_day(self.session)
         return [
-            (day, self.participant_csv(day)) for day in self.calendar.last_trading_days(end, days)
+            (day, self.participant_csv(day, kind))
+            for day in self.calendar.last_trading_days(end, days)
         ]
 
     def __repr__(self) -> str:

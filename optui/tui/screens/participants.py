@@ -225,12 +225,6 @@ class ParticipantsScreen(OptuiScreen):
                 "[b]optui participants fetch[/b] (the last 20 trading days; `--from` for "
                 "more), or store files you have with [b]optui participants import DIR[/b]."
             )
-        if data.simulated:
-            return (
-                f"The demo simulates participant {KIND_NAMES[other]} only, not "
-                f"{KIND_NAMES[self.kind]}: press [b]v[/b] to go back. NSE's real files: "
-                "[b]optui participants fetch[/b]."
-            )
         return (
             f"No participant {KIND_NAMES[self.kind]} files stored in {escape(data.origin)} "
             f"(there are {KIND_NAMES[other]} files: press [b]v[/b]). Get them with "

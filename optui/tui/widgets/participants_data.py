@@ -99,7 +99,7 @@ class DemoParticipants(Protocol):
     """What is needed of `DemoMarket`: its simulated participant files."""
 
     def participant_history(
-        self, end_day: date | None = None, days: int = 30
+        self, end_day: date | None = None, days: int = 30, kind: str = "oi"
     ) -> list[tuple[date, str]]: ...
 
 
@@ -153,13 +153,14 @@ def load_participant_data(
         problems += bad
     if any(days.values()) or demo is None:
         return ParticipantData(days, str(store.root), False, tuple(problems))
-    simulated = tuple(
-        read_participant_text(text, name=participant_file_name("oi", when))
-        for when, text in demo.participant_history(days=demo_days)
-    )
-    return ParticipantData(
-        {"oi": simulated, "vol": ()}, "the demo market's simulated files", True, tuple(problems)
-    )
+    simulated = {
+        kind: tuple(
+            read_participant_text(text, name=participant_file_name(kind, when))
+            for when, text in demo.participant_history(days=demo_days, kind=kind)
+        )
+        for kind in KINDS
+    }
+    return ParticipantData(simulated, "the demo market's simulated files", True, tuple(problems))
 
 
 def day_cells(day: ParticipantDay) -> dict[str, dict[str, int]]:
