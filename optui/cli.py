@@ -11,6 +11,7 @@ exits 130 without a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import struct
 import sys
 import time as _time
@@ -83,9 +84,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         # A user mistake, fully described by the message: no traceback.
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        _log_config_error(args, str(exc))
         return 2
     except KeyboardInterrupt:
         return 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+
+def _log_config_error(args: argparse.Namespace, message: str) -> None:
+    """Keep a wrong setting as a `config.invalid` event in the log files too, so a collector
+    started by a service manager or cron leaves its reason in `errors.log` beside every
+    other failure. The settings could not be read, so the folder is ``OPTUI_LOG_DIR`` or
+    the platform's default log folder (a `log_dir` in the config file is not known here).
+    Logging must never hide the message: a failure here is ignored."""
+    import logging  # noqa: PLC0415 - only on this error path
+
+    from optui.events import Event  # noqa: PLC0415
+    from optui.logs import log_to_file  # noqa: PLC0415
+    from optui.paths import default_log_dir  # noqa: PLC0415
+
+    command = getattr(args, "command", None) or "the app"
+    event = Event(
+        time=_time.time(),
+        kind="config",
+        severity="error",
+        code="config.invalid",
+        message=message,
+        details={"command": str(command)},
+        did=f"Did not start {command}: exit code 2.",
+        do="Fix the setting the message names (`optui config` shows the settings in force "
+        "and where each comes from), then start it again.",
+        needs_user=True,
+        source="cli",
+    )
+    try:
+        folder = os.environ.get("OPTUI_LOG_DIR") or str(default_log_dir())
+        log_to_file(Path(folder).expanduser())
+        logging.getLogger("optui.events").error("%s", event.message, extra={"optui_event": event})
+    except (OSError, ValueError):
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with --data-dir DIR for its data dir)",
     )
     parser.set_defaults(run=run_tui)
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
     for command in COMMANDS:
         sub = commands.add_parser(
             command.name, help=command.help, description=command.help, parents=[common]

@@ -4,6 +4,7 @@ point, ``python -m optui`` in a subprocess."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -115,6 +116,25 @@ def test_bad_config_file_exits_2_with_file_key_value(
     err = capsys.readouterr().err
     assert err.startswith(f"optui: error: {config_path()}: price = 'mid': must be one of")
     assert "Traceback" not in err
+
+
+def test_a_wrong_setting_is_also_a_config_event_in_the_error_log(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A collector started by a service manager leaves why it did not start in errors.log,
+    as every other failure does."""
+    logs = tmp_path / "logs"
+    monkeypatch.setenv("OPTUI_LOG_DIR", str(logs))
+    config_path().write_text('price = "mid"\n', encoding="utf-8")
+    assert cli.main(["collect"]) == 2
+    err = capsys.readouterr().err
+    [line] = (logs / "errors.log").read_text(encoding="utf-8").splitlines()
+    entry = json.loads(line)
+    assert entry["code"] == "config.invalid" and entry["kind"] == "config"
+    assert entry["severity"] == "error" and entry["needs_user"] is True
+    assert entry["message"] in err and "price = 'mid'" in entry["message"]
+    assert entry["details"] == {"command": "collect"} and "exit code 2" in entry["did"]
+    assert (logs / "errors.log").stat().st_mode & 0o077 == 0  # private, as every log
 
 
 def test_unknown_env_var_exits_2(
