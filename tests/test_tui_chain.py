@@ -179,6 +179,8 @@ async def test_out_of_hours_the_demo_s_session_is_priced_at_its_own_time() -> No
         assert isinstance(app.feed, DemoFeed)
         market = app.feed.market_time()
         assert ctx.market_clock == market and night - market > 10 * 3600
+        assert ctx.feed.market_time is not None
+        assert ctx.pricing_clock == ctx.feed.market_time and market - 1 <= ctx.pricing_clock
         chain = expected(app, screen)
         assert screen.chain is not None and screen.chain.atm_iv == chain.atm_iv
         assert screen.chain.days_to_expiry == chain.days_to_expiry
@@ -192,7 +194,7 @@ async def test_out_of_hours_the_demo_s_session_is_priced_at_its_own_time() -> No
             basis=ctx.basis,
         )
         assert chain.days_to_expiry - at_wall_clock.days_to_expiry == pytest.approx(
-            (night - market) / 86400
+            (night - ctx.pricing_clock) / 86400
         )
         assert chain.atm_iv is not None and at_wall_clock.atm_iv is not None
         assert abs(chain.atm_iv - at_wall_clock.atm_iv) > 1e-4

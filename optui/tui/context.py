@@ -70,15 +70,14 @@ class ViewContext:
     @property
     def pricing_clock(self) -> float:
         """When the prices on view were made, what time to expiry (IV, greeks) and the
-        expiries still open are reckoned from: the source's market clock where it keeps one;
-        for a live feed the newest exchange timestamp, never later than `now`, so a chain
-        looked at after the close (or while the feed is stalled) is priced as at its last
-        tick instead of with hours taken off every option's life (on expiry day, all of it);
-        `now` before the first tick."""
-        if self.market_now is not None:
-            return self.market_now
+        expiries still open are reckoned from: the newest exchange timestamp, never later
+        than the market's clock, so a chain looked at after the close, through a stalled
+        feed or in a replay is priced as at its last tick instead of with hours taken off
+        every option's life (on expiry day, all of it); the market's clock before the first
+        tick."""
         made = self.feed.market_time
-        return self.now if made is None else min(made, self.now)
+        clock = self.market_clock
+        return clock if made is None else min(made, clock)
 
 
 def event_sink(app: object) -> Callable[[Event], object] | None:
