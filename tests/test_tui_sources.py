@@ -137,9 +137,10 @@ async def test_replay_opens_a_past_day_in_the_tui(tmp_path: Path) -> None:
     day = sorted(set(read_days(table)))[0]
     feed = ReplayFeed(archive_root(settings), day, settings.underlyings, speed=1000.0)
     app = create_app(settings, feed=feed)
+    assert app.context().feed.connection == "replaying at 1000×"
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: feed.finished and app.state.snapshot().packets == len(table))
-        assert "REPLAY" in header(app)
+        assert "REPLAY" in header(app) and "replay finished" in header(app)
         await pilot.press("q")
 
 

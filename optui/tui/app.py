@@ -320,6 +320,11 @@ class OptuiApp(InstantModesApp[int]):
     def _connection(self) -> str:
         if isinstance(self.feed, DemoFeed):
             return "session closed" if self.feed.closed else "simulated"
+        if getattr(self.feed, "label", "") == "REPLAY":
+            if self.feed.finished:
+                return "replay finished"
+            speed = getattr(getattr(self.feed, "source", None), "speed", None)
+            return f"replaying at {speed:g}×" if isinstance(speed, float | int) else "replaying"
         if self.feed.finished:
             return "stopped"
         for event in reversed(self.events):
