@@ -58,7 +58,9 @@ def collector_on_a_full_disk(tmp_path: Path) -> Iterator[Settings]:
     yield from _collector(tmp_path, env)
 
 
-def _collector(tmp_path: Path, extra_env: dict[str, str]) -> Iterator[Settings]:
+def _collector(
+    tmp_path: Path, extra_env: dict[str, str], started: list[subprocess.Popen[bytes]] | None = None
+) -> Iterator[Settings]:
     settings = settings_for(tmp_path)
     env = {
         **os.environ,
@@ -68,6 +70,8 @@ def _collector(tmp_path: Path, extra_env: dict[str, str]) -> Iterator[Settings]:
     }
     command = [sys.executable, "-m", "optui", "collect", "--data-dir", str(settings.data_dir)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if started is not None:
+        started.append(process)
     try:
         wait_until(lambda: writer_info(journal_dir(settings)) is not None)
         # The instruments list itself, not just its folder (made before the file is renamed
@@ -117,6 +121,25 @@ async def test_attached_the_collector_s_problems_show_on_every_screen(
         assert app.event_log.codes() == []
         await pilot.press("q")
     feed.close()
+
+
+async def test_attached_the_header_says_when_the_collector_stops(tmp_path: Path) -> None:
+    """A viewer of a collector that died must not go on saying what its last events said."""
+    started: list[subprocess.Popen[bytes]] = []
+    collector = _collector(tmp_path, {}, started)
+    settings = next(collector)
+    try:
+        feed = AttachedFeed(settings)
+        app = create_app(settings, feed=feed)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await until(pilot, lambda: "collector running" in header(app))
+            started[0].terminate()
+            started[0].wait(timeout=60)
+            await until(pilot, lambda: "collector stopped" in header(app))
+            await pilot.press("q")
+        feed.close()
+    finally:
+        collector.close()
 
 
 def test_attach_without_a_store_says_how_to_start_one(tmp_path: Path) -> None:

@@ -63,6 +63,9 @@ class AttachedFeed:
             conform(table), day, settings.underlyings
         )
         self.journal = Journal(path, readonly=True)
+        self._journal_dir = path
+        self._clock = clock
+        self._running: tuple[float, bool] | None = None
         self._last: FrameKey | None = None
         self._started = False
         self._last_event: FrameKey | None = None
@@ -97,6 +100,16 @@ class AttachedFeed:
         if stored:
             self._last_event = stored[-1].key
         return [s.event for s in stored]
+
+    def collector_running(self) -> bool:
+        """Whether a collector holds the store's writer lock now (checked at most once a
+        second: the header asks on every refresh)."""
+        from optui.store.lock import current_writer  # noqa: PLC0415
+
+        now = self._clock()
+        if self._running is None or not 0 <= now - self._running[0] < 1.0:
+            self._running = (now, current_writer(self._journal_dir) is not None)
+        return self._running[1]
 
     def close(self) -> None:
         self.journal.close()

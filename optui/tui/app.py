@@ -327,12 +327,16 @@ class OptuiApp(InstantModesApp[int]):
             return f"replaying at {speed:g}×" if isinstance(speed, float | int) else "replaying"
         if self.feed.finished:
             return "stopped"
+        running = getattr(self.feed, "collector_running", None)
+        if callable(running) and not running():
+            # Attached to a collector that is not running: whatever its last events said.
+            return "[yellow]collector stopped[/yellow]"
         for event in reversed(self.events):
             if event.code in ("feed.connected", "feed.subscribed"):
                 return "connected"
             if event.code in ("feed.disconnected", "feed.reconnecting", "feed.silent"):
                 return f"[yellow]{event.code.removeprefix('feed.')}[/yellow]"
-        return "connecting"
+        return "collector running" if callable(running) else "connecting"
 
     def _take_feed_events(self) -> None:
         """Events into the errors screen's list, and as notifications: the feed's
