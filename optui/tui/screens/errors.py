@@ -86,6 +86,7 @@ class ErrorsScreen(OptuiScreen):
         self._numbered = 0
         self._newest: Event | None = None
         self._problems = 0
+        self._open = 0
         self._ctx: ViewContext | None = None
         self._store_due = 0.0
         self._store_busy = False
@@ -111,6 +112,7 @@ class ErrorsScreen(OptuiScreen):
             return
         super().show(ctx)
         self._ctx = ctx
+        self._open = len(ctx.feed.problems)
         self._take(ctx.events)
         table = self.query_one(EventTable)
         table.show(self._log, self.kind_filter)
@@ -153,9 +155,12 @@ class ErrorsScreen(OptuiScreen):
         total = self._numbered
         problems = self._problems
         shown = self.query_one(EventTable).row_count
+        # Problems are the warnings and errors so far, most of them dealt with by optui; the
+        # ones only the user can fix (log in again, free disk) are said apart, in red.
+        waiting = f"[b red]{self._open} still to fix by you[/b red]" if self._open else "none open"
         text = (
             f"Filter: [b]{self.kind_filter}[/b] (f) · {shown:,} of {total:,} events · "
-            f"{problems:,} problem{'s' if problems != 1 else ''}"
+            f"{problems:,} problem{'s' if problems != 1 else ''} ({waiting})"
         )
         if text != self._filter_text:
             self._filter_text = text
