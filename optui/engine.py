@@ -79,12 +79,15 @@ class EngineStatus:
     """Rolls that failed since the last one that succeeded."""
     rates: list[tuple[float, int]] = field(default_factory=list)
 
-    def ticks_per_s(self) -> float:
-        """Packets per second over the last few polls."""
+    def ticks_per_s(self, now: float | None = None) -> float:
+        """Packets per second over the last few polls; with `now`, up to `now`, so the rate
+        falls away once polling stops (a stream stopped for good, a finished replay)
+        instead of showing the last rate for ever."""
         if len(self.rates) < 2:
             return 0.0
         (t0, p0), (t1, p1) = self.rates[0], self.rates[-1]
-        return (p1 - p0) / (t1 - t0) if t1 > t0 else 0.0
+        end = t1 if now is None else max(t1, now)
+        return (p1 - p0) / (end - t0) if end > t0 else 0.0
 
 
 class Engine:

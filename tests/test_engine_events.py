@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from optui.commands.collect import EXIT_AUTH, CollectOptions, collect, event_line, source_for
-from optui.engine import Engine, quality_monitor_for
+from optui.engine import Engine, EngineStatus, quality_monitor_for
 from optui.events import Event, EventLog
 from optui.feed.calendar import IST
 from optui.feed.codec import decode, encode
@@ -312,3 +312,15 @@ def test_an_instrument_that_stops_ticking_in_a_session_replayed_at_night_is_repo
         assert silent[0].details["instruments"] == 1
     else:
         assert silent == []
+
+
+def test_the_tick_rate_falls_away_once_polling_stops() -> None:
+    """The header's ticks/s: a stream stopped for good polls no more, and its last rate must
+    not stay on screen as if ticks still came."""
+    status = EngineStatus(started=100.0)
+    status.rates = [(100.0 + t, 1000 * t) for t in range(5)]  # 1,000 packets a second
+    assert status.ticks_per_s() == 1000.0
+    assert status.ticks_per_s(now=104.0) == 1000.0
+    assert status.ticks_per_s(now=114.0) == pytest.approx(4000 / 14)
+    assert status.ticks_per_s(now=10_000.0) < 1.0
+    assert EngineStatus(started=0.0).ticks_per_s(now=1.0) == 0.0

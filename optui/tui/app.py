@@ -254,7 +254,7 @@ class OptuiApp(InstantModesApp[int]):
             feed=FeedInfo(
                 source=self._source_label(),
                 connection=self._connection(),
-                ticks_per_s=self.engine.status.ticks_per_s(),
+                ticks_per_s=self.engine.status.ticks_per_s(self.clock()),
                 newest_tick=snapshot.updated,
                 market_time=market_time or None,
                 login_needed=self.login_needed,
