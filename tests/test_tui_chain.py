@@ -470,6 +470,14 @@ async def test_export_writes_one_row_per_strike_matching_the_table(tmp_path: Pat
         assert float(rows[0]["atm_iv"]) == pytest.approx(chain.atm_iv)
         # Missing is empty, never 0.
         assert any(r["put_iv"] == "" for r in rows)
+        # Written as read: whole numbers without ".0", nothing past 12 significant digits
+        # (no -33.05000000000018 from the subtraction behind a change).
+        assert all(r["call_oi"].isdigit() and r["strike"].isdigit() for r in rows)
+        for r in rows:
+            for key in ("call_price", "call_change", "put_change", "call_iv", "call_gamma"):
+                if r[key]:
+                    digits = r[key].lstrip("-").split("e")[0].replace(".", "").lstrip("0")
+                    assert len(digits) <= 12, (key, r[key])
 
 
 class SilentDemo(DemoFeed):

@@ -321,7 +321,8 @@ async def test_minutes_follow_the_market_time_and_export_as_rows(minutes: Minute
             written = list(csv.DictReader(f))
         assert len(written) == len(rows)
         assert written[0]["underlying"] == "NIFTY"
-        assert float(written[0]["straddle_last"]) == rows[0]["straddle_last"]
+        assert written[0]["straddle_last"] == f"{rows[0]['straddle_last']:.12g}"
+        assert float(written[0]["straddle_last"]) == pytest.approx(rows[0]["straddle_last"])
 
 
 def advance_demo(app: OptuiApp, seconds: float) -> None:

@@ -1,8 +1,15 @@
-"""The export key: the rows on view, as a CSV file a spreadsheet opens."""
+"""The export key: the rows on view, as a CSV file a spreadsheet opens.
+
+Numbers are written as a person would read them: a float that is a whole number (an OI, a
+strike) without ".0", any other to 12 significant digits, so the sums behind a change in
+price (671.70 − 704.75) read -33.05, not -33.05000000000018. Twelve digits keep every
+figure optui computes (prices to the paisa, IVs and greeks far below what they mean).
+"""
 
 from __future__ import annotations
 
 import csv
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -33,9 +40,18 @@ def export_view(rows: Sequence[dict[str, object]], folder: Path, name: str, now:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
             writer = csv.DictWriter(out, fieldnames=columns)
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({key: _cell(value) for key, value in row.items()} for row in rows)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _cell(value: object) -> object:
+    """`value` as the CSV shows it (see the module docstring)."""
+    if isinstance(value, float) and math.isfinite(value):
+        if value.is_integer() and abs(value) < 1e15:
+            return int(value)
+        return f"{value:.12g}"
+    return value
