@@ -21,6 +21,7 @@ from optui.store.archive import read_ticks
 from optui.store.instruments import read_instruments
 from optui.store.journal import Journal
 from optui.store.locations import archive_root, journal_dir
+from optui.tui.export import export_view
 
 EVERYTHING = (date(2000, 1, 1), date(2100, 1, 1))
 
@@ -160,3 +161,22 @@ def test_bad_requests_are_refused_clearly(
         ]
     )
     assert code == 0 and pq.read_table(existing).num_rows > 0
+
+
+def test_the_export_key_writes_numbers_as_a_person_reads_them(tmp_path: Path) -> None:
+    """The TUI's `x`: a change computed as a difference reads -33.05, an OI 1200, an
+    unknown IV an empty cell; a second export in the same second never overwrites."""
+    rows: list[dict[str, object]] = [
+        {"strike": 24500.0, "change": 671.70 - 704.75, "oi": 1200.0, "iv": float("nan")},
+        {"strike": 24550.0, "change": None, "oi": 3, "iv": 0.2261099425447672, "name": "x,y"},
+    ]
+    first = export_view(rows, tmp_path, "chain", 1_795_000_000.0)
+    second = export_view(rows, tmp_path, "chain", 1_795_000_000.0)
+    assert first != second and first.name.startswith("chain-") and first.suffix == ".csv"
+    text = first.read_text(encoding="utf-8").splitlines()
+    assert text == [
+        "strike,change,oi,iv,name",
+        "24500,-33.05,1200,,",
+        '24550,,3,0.226109942545,"x,y"',
+    ]
+    assert second.read_text(encoding="utf-8").splitlines() == text

@@ -3,7 +3,8 @@
 Numbers are written as a person would read them: a float that is a whole number (an OI, a
 strike) without ".0", any other to 12 significant digits, so the sums behind a change in
 price (671.70 − 704.75) read -33.05, not -33.05000000000018. Twelve digits keep every
-figure optui computes (prices to the paisa, IVs and greeks far below what they mean).
+figure optui computes (prices to the paisa, IVs and greeks far below what they mean). A NaN
+(unknown) is an empty cell, never "nan" or 0.
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ def export_view(rows: Sequence[dict[str, object]], folder: Path, name: str, now:
 
 
 def _cell(value: object) -> object:
-    """`value` as the CSV shows it (see the module docstring)."""
-    if isinstance(value, float) and math.isfinite(value):
+    """`value` as the CSV shows it (see the module docstring); NaN, unknown, is empty."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return ""
         if value.is_integer() and abs(value) < 1e15:
             return int(value)
         return f"{value:.12g}"
