@@ -708,7 +708,7 @@ def check_kite(
     if settings.source != "kite" and kite.api_key is None and kite.api_secret is None:
         why = f"not used: source is {settings.source!r} and no Kite app is configured"
         return [Check(KITE_CREDENTIALS, None, why), Check(KITE_LOGIN, None, why)]
-    return [_kite_credentials(settings), _kite_login(env, token_dirs, now)]
+    return [_kite_credentials(settings), _kite_login(env, token_dirs, now, kite.api_key)]
 
 
 def _kite_credentials(settings: Settings) -> Check:
@@ -737,7 +737,9 @@ def _kite_credentials(settings: Settings) -> Check:
     return Check(name, True, detail)
 
 
-def _kite_login(env: Mapping[str, str], token_dirs: Sequence[Path], now: datetime) -> Check:
+def _kite_login(
+    env: Mapping[str, str], token_dirs: Sequence[Path], now: datetime, api_key: str | None
+) -> Check:
     name = KITE_LOGIN
     login_fix = "Log in again: `optui login`. Kite access tokens expire at 06:00 IST every day."
     if env.get(ACCESS_TOKEN_ENV):
@@ -758,7 +760,9 @@ def _kite_login(env: Mapping[str, str], token_dirs: Sequence[Path], now: datetim
         )
     file = files[0]
     try:
-        expires = _token_file_expiry(file)
+        token = read_token_file(file)
+        expires = token.expires_at
+        assert expires is not None  # read_token_file refuses a file without either
     except (OSError, ValueError) as exc:
         return Check(
             name,
@@ -775,6 +779,16 @@ def _kite_login(env: Mapping[str, str], token_dirs: Sequence[Path], now: datetim
             "trade on your account until it expires",
             f"chmod 600 {file}",
         )
+    if api_key and token.api_key != api_key:
+        # What the collector would refuse at start (`load_access_token`): say it here first.
+        whose = "another API key" if token.api_key else "no API key"
+        return Check(
+            name,
+            False,
+            f"the access token in {file} was issued for {whose}, not for the configured "
+            f"api_key {mask_api_key(api_key)}",
+            "Log in with this app: `optui login` (it replaces the file).",
+        )
     shown = describe_until(expires)
     if now >= expires:
         return Check(
@@ -788,14 +802,6 @@ def _kite_login(env: Mapping[str, str], token_dirs: Sequence[Path], now: datetim
         True,
         f"the access token in {file} is valid until {shown} (for {duration(expires - now)})",
     )
-
-
-def _token_file_expiry(file: Path) -> datetime:
-    """The expiry recorded in a token file: ``expires_at``, else the next 06:00 IST after
-    ``login_time``. Raises ``ValueError`` saying what is wrong (never quoting the token)."""
-    expires = read_token_file(file).expires_at
-    assert expires is not None  # read_token_file refuses a file without either
-    return expires
 
 
 def _token_dirs(config_path: Path | None) -> list[Path]:

@@ -425,8 +425,10 @@ def test_an_api_key_with_the_demo_source_is_still_checked(tmp_path: Path) -> Non
 
 
 def write_token(folder: Path, **fields: str) -> Path:
+    """A token file as `optui login` writes it, for the test app's API key unless told."""
     path = folder / TOKEN_FILE_NAME
-    path.write_text(json.dumps({"access_token": FAKE_TOKEN, **fields}), encoding="utf-8")
+    data = {"access_token": FAKE_TOKEN, "api_key": KITE_ENV["KITE_API_KEY"], **fields}
+    path.write_text(json.dumps(data), encoding="utf-8")
     path.chmod(0o600)
     return path
 
@@ -443,6 +445,15 @@ def test_a_fresh_token(tmp_path: Path) -> None:
     assert check.ok is True
     assert "valid until Wed 11 Mar 2026 06:00 IST" in check.detail
     assert "for 18h 00m" in check.detail
+
+
+def test_a_token_of_another_app(tmp_path: Path) -> None:
+    """What `optui collect` would refuse at start, doctor says first."""
+    write_token(tmp_path, expires_at="2026-03-11T06:00:00+05:30", api_key="otherapp9999")
+    check = kite_login(tmp_path)
+    assert check.ok is False
+    assert "issued for another API key" in check.detail and "kite…" in check.detail
+    assert "otherapp9999" not in check.detail and "optui login" in check.fix
 
 
 def test_an_expired_token(tmp_path: Path) -> None:
