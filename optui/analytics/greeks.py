@@ -67,7 +67,6 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
 ArrayLike = npt.ArrayLike
 
 
