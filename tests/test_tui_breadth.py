@@ -393,6 +393,31 @@ async def test_the_bar_under_the_cursor_keeps_its_colours() -> None:
         assert price[0].style.color == cursor.color  # other cells: the cursor's colours
 
 
+async def test_the_row_under_the_mouse_is_highlighted_as_a_data_table_s() -> None:
+    app = frozen_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await on_breadth(pilot)
+        table = screen.query_one("#indices", BreadthTable)
+        assert table.cursor_row == 0
+        hover = table.get_component_rich_style("linetable--hover")
+        assert hover.bgcolor is not None
+
+        def backgrounds(row: int) -> set[object]:
+            return {seg.style.bgcolor for seg in table._row_strip(row) if seg.style}
+
+        plain = backgrounds(3)
+        assert hover.bgcolor not in plain
+        await pilot.hover("#indices", offset=(2, 1 + 3))  # the header, then rows 0, 1, 2, 3
+        assert backgrounds(3) == {hover.bgcolor}
+        # The cells keep their own colours (a change in green or red), unlike the cursor's.
+        colours = {seg.style.color for seg in table._row_strip(3) if seg.style and seg.text}
+        assert len(colours) > 1
+        await pilot.hover("#indices", offset=(2, 1 + 5))
+        assert backgrounds(3) == plain and backgrounds(5) == {hover.bgcolor}
+        await pilot.hover("#breadth-note")  # off the board: nothing under the pointer
+        assert backgrounds(5) != {hover.bgcolor}
+
+
 @pytest.mark.parametrize(
     ("cell", "width"),
     [

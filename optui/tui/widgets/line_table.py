@@ -9,7 +9,8 @@ the chain.
 
 It draws what a DataTable with `cell_padding=1`, fixed column widths, optional zebra
 stripes and a row cursor (or none) draws, segment for segment (the same component styles,
-under `linetable--` names), so screens keep their look; the hover highlight is left out.
+under `linetable--` names), so screens keep their look; the row under the mouse pointer is
+highlighted as a DataTable's is (`linetable--hover`, its background only).
 Keys are a DataTable's in row mode: up and down move the cursor, page up and down move it a
 page, ctrl+home and ctrl+end go to the first and last row, left and right, home and end
 scroll sideways. A click puts the cursor on a row. Moving the cursor posts `RowHighlighted`.
@@ -186,6 +187,9 @@ class LineTable(ScrollView, can_focus=True):
             color: $block-cursor-blurred-foreground;
             text-style: $block-cursor-blurred-text-style;
         }
+        & > .linetable--hover {
+            background: $block-hover-background;
+        }
     }
     """
 
@@ -194,6 +198,7 @@ class LineTable(ScrollView, can_focus=True):
         "linetable--odd-row",
         "linetable--even-row",
         "linetable--cursor",
+        "linetable--hover",
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -246,7 +251,9 @@ class LineTable(ScrollView, can_focus=True):
         self._header_runs = [cell_runs(Text(c.label), c.width) for c in self.columns]
         self._strips: dict[int, Strip] = {}
         self._header: Strip | None = None
-        self._styles: dict[tuple[int, bool], tuple[Style, Style, Style, Style]] = {}
+        self._styles: dict[tuple[int, bool, bool], tuple[Style, Style, Style, Style]] = {}
+        self._hover = -1
+        """The row under the mouse pointer (-1: none)."""
         self.virtual_size = Size(self._table_width, 1)
 
     # -- rows -----------------------------------------------------------------------------
@@ -300,11 +307,14 @@ class LineTable(ScrollView, can_focus=True):
         return self._cells[self._row_index[key]][self._column_index[column_key]]
 
     # -- drawing --------------------------------------------------------------------------
-    def _row_styles(self, row: int, cursor: bool) -> tuple[Style, Style, Style, Style]:
-        """The row's own style, the cursor's, the style after a cell's and the style beyond
-        the columns, of row `row` (-1: the header), as a DataTable layers them."""
+    def _row_styles(
+        self, row: int, cursor: bool, hover: bool = False
+    ) -> tuple[Style, Style, Style, Style]:
+        """The row's own style, the cursor's (or the hover's), the style after a cell's and
+        the style beyond the columns, of row `row` (-1: the header), as a DataTable layers
+        them."""
         parity = -1 if row < 0 else (row % 2 if self.zebra_stripes else 2)
-        key = (parity, cursor)
+        key = (parity, cursor, hover)
         styles = self._styles.get(key)
         if styles is None:
             if parity == -1:
@@ -314,8 +324,15 @@ class LineTable(ScrollView, can_focus=True):
             else:
                 name = "linetable--odd-row" if parity else "linetable--even-row"
                 row_style = self.get_component_styles(name).rich_style
-            component = self.get_component_rich_style("linetable--cursor") if cursor else Style()
-            post = Style.from_color(component.color) + Style.from_color(bgcolor=component.bgcolor)
+            if cursor:
+                component = self.get_component_rich_style("linetable--cursor")
+                post = Style.from_color(component.color, component.bgcolor)
+            elif hover:
+                # Under the pointer only the background changes; the cells keep their colours.
+                component = self.get_component_rich_style("linetable--hover")
+                post = Style()
+            else:
+                component = post = Style()
             if self.show_cursor:
                 beyond = row_style + component
             elif row_style.bgcolor is not None:
@@ -328,8 +345,10 @@ class LineTable(ScrollView, can_focus=True):
             styles = self._styles[key] = (row_style, component, post, beyond)
         return styles
 
-    def _strip(self, row: int, runs: Sequence[CellRuns], cursor: bool) -> Strip:
-        row_style, component, post, beyond = self._row_styles(row, cursor)
+    def _strip(
+        self, row: int, runs: Sequence[CellRuns], cursor: bool, hover: bool = False
+    ) -> Strip:
+        row_style, component, post, beyond = self._row_styles(row, cursor, hover)
         kept = Style.from_color(bgcolor=post.bgcolor)
         segments: list[Segment] = []
         for column, cell in enumerate(runs):
@@ -342,10 +361,11 @@ class LineTable(ScrollView, can_focus=True):
 
     def _row_strip(self, row: int) -> Strip:
         cursor = self.show_cursor and row == self.cursor_row
-        if not cursor and (cached := self._strips.get(row)) is not None:
+        hover = self.show_cursor and row == self._hover and not cursor
+        if not (cursor or hover) and (cached := self._strips.get(row)) is not None:
             return cached
-        strip = self._strip(row, self._runs[row], cursor)
-        if not cursor:
+        strip = self._strip(row, self._runs[row], cursor, hover)
+        if not (cursor or hover):
             self._strips[row] = strip
         return strip
 
@@ -447,6 +467,20 @@ class LineTable(ScrollView, can_focus=True):
 
     def action_scroll_end_x(self) -> None:
         self.scroll_to(x=self.max_scroll_x, animate=False)
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        offset = event.get_content_offset(self)
+        row = -1 if offset is None or offset.y < 1 else round(self.scroll_y) + offset.y - 1
+        self._hover_on(row if 0 <= row < self.row_count else -1)
+
+    def on_leave(self, _: events.Leave) -> None:
+        self._hover_on(-1)
+
+    def _hover_on(self, row: int) -> None:
+        if row != self._hover:
+            old, self._hover = self._hover, row
+            self._refresh_row(old)
+            self._refresh_row(row)
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
